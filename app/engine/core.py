@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.checks import PreparedListing, available_checks
+from app.config import Settings
+from app.matching import FieldText, Lexicon, Matcher, load_lexicon
+from app.models import Decision, Listing
+from app.normalization import Normalizer
+from app.policy import Policy, decide, load_policy
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    policy: Policy
+    lexicons: dict[str, Lexicon]
+    normalizer: Normalizer
+    matcher: Matcher
+    checks: tuple
+    digests: dict[str, str]
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def active_rule_ids(self) -> set[str]:
+        ids = {rid for c in self.checks for rid in c.rule_ids}
+        if ids:
+            ids |= {self.policy.circumvention.keyword_distortion, self.policy.circumvention.misplaced_category}
+        return ids
+
+
+def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | None = None) -> Snapshot:
+    """Load and validate every data file and compile the automata. Raises ``ValueError`` naming the
+    file when anything is inconsistent."""
+    settings = settings or Settings()
+    root = settings.data_root
+    policy = load_policy(settings.policy_path)
+    lex_files = sorted(settings.lexicon_path.glob("*.yaml"))
+    lexicons: dict[str, Lexicon] = {}
+    for path in lex_files:
+        lx = load_lexicon(path)
+        if lx.family in lexicons:
+            raise ValueError(f"{path.name}: family {lx.family!r} is defined twice")
+        lexicons[lx.family] = lx
+    normalizer = normalizer or Normalizer()
+    matcher = Matcher(list(lexicons.values()), normalizer)
+    checks = tuple(available_checks(lexicons))
+    known = {r.id for r in policy.rules}
+    for c in checks:
+        missing = set(c.rule_ids) - known
+        if missing:
+            raise ValueError(f"policy lacks rules used by check {c.name}: {sorted(missing)}")
+
+    def rel(p: Path) -> str:
+        try:
+            return str(p.resolve().relative_to(root.resolve()))
+        except ValueError:
+            return p.name
+
+    digests = {rel(p): _sha256(p) for p in [settings.policy_path, *lex_files]}
+    return Snapshot(policy, lexicons, normalizer, matcher, checks, digests)
+
+
+def prepare(listing: Listing, snap: Snapshot) -> PreparedListing:
+    norm = snap.normalizer.normalize
+    fields = [FieldText("title", norm(listing.title), fuzzy=True)]
+    if listing.description:
+        fields.append(FieldText("description", norm(listing.description, html=True)))
+    for i, kw in enumerate(listing.keywords):
+        if kw:
+            fields.append(FieldText(f"keywords[{i}]", norm(kw), fuzzy=True))
+    for key, value in listing.attributes.items():
+        fields.append(FieldText(f"attribute_key.{key}", norm(key)))
+        if value:
+            fields.append(FieldText(f"attributes.{key}", norm(value)))
+    if listing.category:
+        fields.append(FieldText("category", norm(listing.category)))
+    item = PreparedListing(listing, fields)
+    item.families = snap.matcher.scan(fields)
+    return item
+
+
+class Engine:
+    """Holds the current snapshot; thread-safe swap on :meth:`reload`."""
+
+    def __init__(self, settings: Settings | None = None, snapshot: Snapshot | None = None):
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+        self._snapshot = snapshot or build_snapshot(self.settings)
+        self.reloads = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def reload(self) -> Snapshot:
+        """Build a new snapshot from the files; on any error the old snapshot stays in place."""
+        with self._lock:
+            new = build_snapshot(self.settings, normalizer=self._snapshot.normalizer)
+            self._snapshot = new
+            self.reloads += 1
+            return new
+
+    def findings(self, listing: Listing, snap: Snapshot | None = None):
+        snap = snap or self._snapshot
+        item = prepare(listing, snap)
+        return [f for c in snap.checks for f in c.run(item)]
+
+    def moderate(self, listing: Listing, as_of: dt.date | None = None, snap: Snapshot | None = None) -> Decision:
+        snap = snap or self._snapshot  # one snapshot for the whole request
+        as_of = as_of or listing.as_of or dt.datetime.now(dt.timezone.utc).date()
+        core = decide(self.findings(listing, snap), listing, snap.policy, as_of)
+        return Decision(
+            listing_id=listing.listing_id,
+            action=core.action,
+            masked_regions=list(core.masked_regions),
+            restrictions=list(core.restrictions),
+            review=core.review,
+            violations=list(core.violations),
+            points=core.points,
+            policy_version=snap.version,
+            decision_id=f"dec_{uuid.uuid4().hex}",
+            as_of=as_of,
+            data_digests=dict(snap.digests),
+        )

@@ -1,0 +1,122 @@
+"""The lexicon file format (one YAML file per rule family in ``lexicons/``).
+
+A term entry names its surface ``forms`` (any language), the ``signal`` it raises for the family's
+check, its ``strength`` (``decisive`` fires alone; ``coterm`` needs one of its ``coterms`` somewhere
+in the listing; ``grey`` only asks for review), ``exclude`` phrases that cancel a hit whose span they
+contain (``电子烟花`` cancels ``电子烟``), ``review_if`` phrases that turn a hit into a review signal,
+its ``source`` keys, and ``examples`` / ``counter_examples`` that the test-suite runs through the
+whole engine. Co-terms are signal names prefixed with ``@`` or literal phrases.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from app.datafile import load_yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Example(_Strict):
+    """A listing snippet; ``title`` is required, the rest optional."""
+    title: str
+    description: str = ""
+    keywords: list[str] = []
+    category: str | None = None
+    attributes: dict[str, str] = {}
+    expect: Literal["block", "restrict", "region_mask", "allow", "review"] | None = None
+    circumvention: bool | None = None
+
+
+def _example(v):
+    return {"title": v} if isinstance(v, str) else v
+
+
+class Term(_Strict):
+    id: str
+    signal: str
+    strength: Literal["decisive", "coterm", "grey"]
+    lang: str
+    forms: list[str] = Field(min_length=1)
+    coterms: list[str] = []
+    exclude: list[str] = []
+    review_if: list[str] = []
+    fuzzy: bool = False
+    boundary: bool | None = None  # None: on for scripts with word boundaries, off for CJK
+    source: list[str] = Field(min_length=1)
+    note: str | None = None
+    examples: list[Example] = []
+    counter_examples: list[Example] = []
+
+    _ex = field_validator("examples", "counter_examples", mode="before")(
+        classmethod(lambda cls, v: [_example(x) for x in (v or [])]))
+
+    @model_validator(mode="after")
+    def _coterms_needed(self):
+        if self.strength == "coterm" and not self.coterms:
+            raise ValueError(f"term {self.id}: strength 'coterm' needs coterms")
+        return self
+
+
+class Pattern(_Strict):
+    """A regular expression over view A (numbers: nicotine strength, puff counts, PG/VG ratios)."""
+    id: str
+    signal: str
+    strength: Literal["decisive", "coterm", "grey"]
+    regex: str
+    coterms: list[str] = []
+    source: list[str] = Field(min_length=1)
+    note: str | None = None
+    examples: list[Example] = []
+    counter_examples: list[Example] = []
+
+    _ex = field_validator("examples", "counter_examples", mode="before")(
+        classmethod(lambda cls, v: [_example(x) for x in (v or [])]))
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        re.compile(v)
+        return v
+
+
+class Lexicon(_Strict):
+    family: str
+    version: str
+    last_reviewed: str
+    description: str = ""
+    sources: dict[str, str]
+    signal_groups: dict[str, list[str]] = {}
+    exclude: list[str] = []  # family-wide exclusions (cancel any term of the family they contain)
+    settings: dict[str, object] = {}
+    terms: list[Term]
+    patterns: list[Pattern] = []
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        ids = [t.id for t in self.terms] + [p.id for p in self.patterns]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate entry ids: {sorted(dup)}")
+        signals = {t.signal for t in self.terms} | {p.signal for p in self.patterns} | set(self.signal_groups)
+        for entry in [*self.terms, *self.patterns]:
+            for src in entry.source:
+                if src not in self.sources:
+                    raise ValueError(f"{entry.id}: source key {src!r} is not defined in 'sources'")
+            for co in entry.coterms:
+                if co.startswith("@") and co[1:] not in signals:
+                    raise ValueError(f"{entry.id}: co-term signal {co!r} is not defined")
+        return self
+
+
+def load_lexicon(path: Path) -> Lexicon:
+    data = load_yaml(path)
+    try:
+        return Lexicon.model_validate(data)
+    except Exception as exc:  # re-raise with the file name so a broken reload names it
+        raise ValueError(f"{path.name}: {exc}") from exc

@@ -1,0 +1,333 @@
+"""One pass of every lexicon over every field of a listing.
+
+All term forms, exclusion phrases and co-term phrases of all families are compiled once into two
+Aho-Corasick automata: one over view A (hygiene-normalised text), one over view B (separators removed,
+leetspeak skeleton). A view-B match counts only when de-obfuscation actually revealed it. Hits are
+mapped to the original text, exclusions are applied on the same span, and co-terms are resolved to a
+fixpoint: the result, per family, is the set of signals that fired with the hits that fired them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import ahocorasick
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from app.matching.lexicon import Lexicon
+from app.normalization.text import (
+    FLAG_HOMOGLYPH,
+    FLAG_LEET,
+    FLAG_SEPARATOR,
+    NormText,
+    Normalizer,
+    transform_labels,
+)
+
+_NO_BOUNDARY_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\u0e00-\u0e7f]")
+_B_REVEALS = FLAG_SEPARATOR | FLAG_LEET | FLAG_HOMOGLYPH
+_TOKEN = re.compile(r"[^\W_]{3,}")
+FUZZY_MIN_LEN = 6
+FUZZY_MAX_TOKENS = 64
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() and not _NO_BOUNDARY_SCRIPT.match(c)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldText:
+    name: str
+    norm: NormText
+    fuzzy: bool = False  # look for near-miss brand names here (title, keywords)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    family: str
+    entry_id: str
+    signal: str
+    strength: str
+    field: str
+    start: int
+    end: int
+    text: str
+    matched: str
+    method: str
+    transforms: tuple[str, ...] = ()
+
+    @property
+    def deobfuscated(self) -> bool:
+        return self.method == "deobfuscated"
+
+
+@dataclass(slots=True)
+class FamilyResult:
+    family: str
+    fired: dict[str, list[Hit]] = field(default_factory=dict)
+    grey: list[Hit] = field(default_factory=list)
+    phrases: set[str] = field(default_factory=set)  # co-term phrases present in the listing
+
+    def has(self, *signals: str) -> bool:
+        return any(s in self.fired for s in signals)
+
+    def hits(self, *signals: str) -> list[Hit]:
+        return [h for s in signals for h in self.fired.get(s, ())]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    family: str
+    id: str
+    signal: str
+    strength: str
+    coterms: tuple[str, ...]  # expanded: signal names as "@x", phrases folded
+    form_of: dict             # folded key -> form as written
+
+
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    kind: str          # term | exclude | review_if | coterm
+    family: str
+    entry: int         # index into Matcher._entries (term/review_if/exclude target), -1 family-wide
+    form: str
+    boundary: bool
+
+
+@dataclass(slots=True)
+class _Raw:
+    payload: _Payload
+    field: int
+    start: int
+    end: int
+    method: str
+    flags: int
+
+
+class Matcher:
+    def __init__(self, lexicons: list[Lexicon], normalizer: Normalizer):
+        self.normalizer = normalizer
+        self.families = [lx.family for lx in lexicons]
+        self._entries: list[_Entry] = []
+        self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
+        self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
+        auto_a = ahocorasick.Automaton()
+        auto_b = ahocorasick.Automaton()
+        keys_a: dict[str, list[_Payload]] = defaultdict(list)
+        keys_b: dict[str, list[_Payload]] = defaultdict(list)
+
+        def add(form: str, payload_kind: str, family: str, entry: int, boundary: bool | None) -> None:
+            a = normalizer.term_a(form)
+            if not a:
+                raise ValueError(f"{family}: form {form!r} normalises to nothing")
+            bnd = boundary if boundary is not None else not _NO_BOUNDARY_SCRIPT.search(a)
+            p = _Payload(payload_kind, family, entry, form, bnd)
+            keys_a[a].append(p)
+            b = normalizer.term_b(form)
+            keys_b[b].append(p)
+            squeezed = b.replace(" ", "")
+            if squeezed != b and len(squeezed) >= 5:
+                keys_b[squeezed].append(p)
+
+        for lx in lexicons:
+            groups = lx.signal_groups
+
+            def expand(cos: list[str]) -> tuple[str, ...]:
+                out: list[str] = []
+                for co in cos:
+                    if co.startswith("@") and co[1:] in groups:
+                        out.extend("@" + s for s in groups[co[1:]])
+                    else:
+                        out.append(co if co.startswith("@") else normalizer.term_a(co))
+                return tuple(out)
+
+            fuzzy_choices: list[str] = []
+            fuzzy_entries: list[tuple[int, str]] = []
+            for term in lx.terms:
+                idx = len(self._entries)
+                self._entries.append(_Entry(lx.family, term.id, term.signal, term.strength,
+                                            expand(term.coterms),
+                                            {normalizer.term_a(f): f for f in term.forms}))
+                for form in term.forms:
+                    add(form, "term", lx.family, idx, term.boundary)
+                    if term.fuzzy and len(normalizer.term_a(form)) >= FUZZY_MIN_LEN:
+                        fuzzy_choices.append(normalizer.term_a(form))
+                        fuzzy_entries.append((idx, form))
+                for phrase in term.exclude:
+                    add(phrase, "exclude", lx.family, idx, None)
+                for phrase in term.review_if:
+                    add(phrase, "review_if", lx.family, idx, None)
+                for co in term.coterms:
+                    if not co.startswith("@"):
+                        add(co, "coterm", lx.family, idx, None)
+            for phrase in lx.exclude:
+                add(phrase, "exclude", lx.family, -1, None)
+            for pat in lx.patterns:
+                for co in pat.coterms:
+                    if not co.startswith("@"):
+                        add(co, "coterm", lx.family, -1, None)
+                self._patterns[lx.family].append((pat, re.compile(pat.regex, re.IGNORECASE), expand(pat.coterms)))
+            if fuzzy_choices:
+                self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
+
+        for key, payloads in keys_a.items():
+            auto_a.add_word(key, (len(key), tuple(payloads)))
+        for key, payloads in keys_b.items():
+            auto_b.add_word(key, (len(key), tuple(payloads)))
+        auto_a.make_automaton()
+        auto_b.make_automaton()
+        self._auto_a = auto_a
+        self._auto_b = auto_b
+        self.term_count = len(self._entries)
+        self.form_count = len(keys_a)
+
+    # ------------------------------------------------------------------------------------------
+    def scan(self, fields: list[FieldText]) -> dict[str, FamilyResult]:
+        raws: list[_Raw] = []
+        for fi, ft in enumerate(fields):
+            self._scan_view(fi, ft.norm, raws, view_b=False)
+            self._scan_view(fi, ft.norm, raws, view_b=True)
+        results = {fam: FamilyResult(fam) for fam in self.families}
+        by_family: dict[str, list[_Raw]] = defaultdict(list)
+        for r in raws:
+            by_family[r.payload.family].append(r)
+        for fam, rs in by_family.items():
+            self._resolve(fam, rs, fields, results[fam])
+        for fam in self._fuzzy:
+            self._fuzzy_scan(fam, fields, results[fam], by_family.get(fam, []))
+        for fam, pats in self._patterns.items():
+            if pats:
+                self._run_patterns(fam, pats, fields, results[fam])
+        return results
+
+    def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
+        text = norm.deobf if view_b else norm.text
+        auto = self._auto_b if view_b else self._auto_a
+        n = len(text)
+        for end, (klen, payloads) in auto.iter(text):
+            s, e = end - klen + 1, end + 1
+            left_ok = s == 0 or not _word_char(text[s - 1])
+            right_ok = e == n or not _word_char(text[e])
+            if view_b:
+                flags = norm.flags_b(s, e)
+                if not flags & _B_REVEALS:
+                    continue  # view A already sees it (or it is a mere skeleton collision)
+                a_s, a_e = norm.b_to_a(s, e)
+                o_s, o_e = norm.span_a(a_s, a_e)
+                method = "deobfuscated"
+            else:
+                flags = norm.flags_a(s, e)
+                o_s, o_e = norm.span_a(s, e)
+                method = None
+            for p in payloads:
+                if p.boundary and not (left_ok and right_ok):
+                    continue
+                m = method or norm.method(s, e, flags)
+                out.append(_Raw(p, fi, o_s, o_e, m, flags))
+
+    def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> None:
+        excl = [r for r in rs if r.payload.kind == "exclude"]
+        review_fields = {(r.payload.entry, r.field) for r in rs if r.payload.kind == "review_if"}
+        phrases = {self.normalizer.term_a(r.payload.form) for r in rs if r.payload.kind == "coterm"}
+        best: dict[tuple, tuple[_Raw, bool]] = {}
+        for r in rs:
+            if r.payload.kind != "term":
+                continue
+            if any(x.field == r.field and x.start <= r.start and r.end <= x.end
+                   and (x.payload.entry == -1 or x.payload.entry == r.payload.entry) for x in excl):
+                continue
+            key = (r.payload.entry, r.field, r.start, r.end)
+            prev = best.get(key)
+            if prev is None or (prev[0].method == "deobfuscated" and r.method != "deobfuscated"):
+                best[key] = (r, (r.payload.entry, r.field) in review_fields)
+        pending: list[tuple[_Entry, Hit]] = []
+        for (entry_idx, *_), (r, to_review) in sorted(best.items(), key=lambda kv: kv[0]):
+            entry = self._entries[entry_idx]
+            ft = fields[r.field]
+            hit = Hit(fam, entry.id, entry.signal, entry.strength, ft.name, r.start, r.end,
+                      ft.norm.original[r.start:r.end], r.payload.form, r.method,
+                      tuple(transform_labels(r.flags)) if r.method == "deobfuscated" else ())
+            if entry.strength == "grey" or to_review:
+                res.grey.append(hit)
+            else:
+                pending.append((entry, hit))
+        self._fixpoint(pending, phrases, res)
+        res.phrases = phrases
+
+    @staticmethod
+    def _satisfied(coterms: tuple[str, ...], fired: dict, phrases: set[str]) -> bool:
+        return any((co[1:] in fired) if co.startswith("@") else (co in phrases) for co in coterms)
+
+    def _fixpoint(self, pending: list[tuple[_Entry, Hit]], phrases: set[str], res: FamilyResult) -> None:
+        changed = True
+        while changed and pending:
+            changed = False
+            rest = []
+            for entry, hit in pending:
+                if entry.strength == "decisive" or self._satisfied(entry.coterms, res.fired, phrases):
+                    res.fired.setdefault(hit.signal, []).append(hit)
+                    changed = True
+                else:
+                    rest.append((entry, hit))
+            pending = rest
+
+    def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult) -> None:
+        phrases = res.phrases
+        changed = True
+        done: set[str] = set()
+        while changed:
+            changed = False
+            for pat, rx, coterms in pats:
+                if pat.id in done:
+                    continue
+                if pat.strength == "coterm" and not self._satisfied(coterms, res.fired, phrases):
+                    continue
+                done.add(pat.id)
+                for ft in fields:
+                    norm = ft.norm
+                    for m in rx.finditer(norm.text):
+                        s, e = m.span()
+                        if e <= s:
+                            continue
+                        o_s, o_e = norm.span_a(s, e)
+                        flags = norm.flags_a(s, e)
+                        hit = Hit(fam, pat.id, pat.signal, pat.strength, ft.name, o_s, o_e,
+                                  norm.original[o_s:o_e], pat.regex, norm.method(s, e, flags),
+                                  tuple(transform_labels(flags)))
+                        if pat.strength == "grey":
+                            res.grey.append(hit)
+                        else:
+                            res.fired.setdefault(pat.signal, []).append(hit)
+                            changed = True
+
+    def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs: list[_Raw]) -> None:
+        choices, entries = self._fuzzy[fam]
+        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
+        count = 0
+        for ft in fields:
+            if not ft.fuzzy:
+                continue
+            text = ft.norm.text
+            toks = list(_TOKEN.finditer(text))
+            cands = [(m.start(), m.end()) for m in toks]
+            cands += [(a.start(), b.end()) for a, b in zip(toks, toks[1:])]
+            for s, e in cands:
+                if e - s < FUZZY_MIN_LEN:
+                    continue
+                count += 1
+                if count > FUZZY_MAX_TOKENS:
+                    return
+                got = process.extractOne(text[s:e], choices, scorer=Levenshtein.distance, score_cutoff=1)
+                if got is None or got[1] == 0:
+                    continue
+                idx, form = entries[got[2]]
+                if idx in seen_entries:
+                    continue
+                entry = self._entries[idx]
+                o_s, o_e = ft.norm.span_a(s, e)
+                res.grey.append(Hit(fam, entry.id, entry.signal, "grey", ft.name, o_s, o_e,
+                                    ft.norm.original[o_s:o_e], form, "fuzzy"))
+                seen_entries.add(idx)

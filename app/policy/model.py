@@ -1,0 +1,138 @@
+"""Schema and loader of ``policy/policy.yaml``. A file that does not validate is rejected whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+from app.datafile import load_yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SEVERITY = ("allow", "region_mask", "restrict", "block")
+CATEGORIES = ("controlled_instrument", "e_cigarette", "sexual_health_drug", "hazardous_chemical",
+              "medical_device", "epidemic_prevention", "live_animals_plants", "listing_data")
+_REGION = re.compile(r"^[A-Z]{2}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Citation(_Strict):
+    title: str
+    date: dt.date
+    source: str
+
+
+class Threshold(_Strict):
+    points: int = Field(gt=0)
+    consequence: str
+
+
+class SellerPoints(_Strict):
+    retention_days: int = Field(gt=0)
+    thresholds: list[Threshold]
+
+
+class Circumvention(_Strict):
+    keyword_distortion: str
+    misplaced_category: str
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    category: Literal[CATEGORIES + ("inherit",)]  # type: ignore[valid-type]
+    violation_class: Literal["A", "B"] | None
+    points: int = Field(ge=0)
+    points_default: bool = False
+    action: Literal[SEVERITY + ("inherit",)]  # type: ignore[valid-type]
+    regions: list[str] = []
+    restrictions: list[str] = []
+    review: bool = False
+    effective_from: dt.date
+    effective_until: dt.date | None = None
+    citation: str
+    message: str
+
+    @model_validator(mode="after")
+    def _sane(self):
+        if self.points and self.violation_class is None:
+            raise ValueError(f"rule {self.id}: points without a violation class")
+        if self.effective_until and self.effective_until < self.effective_from:
+            raise ValueError(f"rule {self.id}: effective_until before effective_from")
+        if self.action == "region_mask" and not self.regions:
+            raise ValueError(f"rule {self.id}: region_mask without regions")
+        return self
+
+    def in_force(self, as_of: dt.date) -> bool:
+        return self.effective_from <= as_of and (self.effective_until is None or as_of <= self.effective_until)
+
+
+class Policy(_Strict):
+    version: str
+    published: dt.date
+    severity: list[str]
+    region_groups: dict[str, list[str]]
+    citations: dict[str, Citation]
+    seller_points: SellerPoints
+    circumvention: Circumvention
+    rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if tuple(self.severity) != SEVERITY:
+            raise ValueError(f"severity must be {list(SEVERITY)}")
+        ids = [r.id for r in self.rules]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate rule ids: {dup}")
+        for r in self.rules:
+            if r.citation not in self.citations:
+                raise ValueError(f"rule {r.id}: unknown citation {r.citation!r}")
+            self.expand(r.regions)  # raises on a bad code or group
+        for rid in (self.circumvention.keyword_distortion, self.circumvention.misplaced_category):
+            if rid not in ids:
+                raise ValueError(f"circumvention rule {rid!r} is not defined")
+        return self
+
+    def expand(self, regions: list[str]) -> list[str]:
+        """Region codes with groups (``@EU``, ``@EEA``) expanded to member codes, sorted."""
+        out: set[str] = set()
+
+        def walk(code: str, depth: int) -> None:
+            if depth > 5:
+                raise ValueError(f"region group cycle at {code}")
+            if code.startswith("@"):
+                if code[1:] not in self.region_groups:
+                    raise ValueError(f"unknown region group {code}")
+                for c in self.region_groups[code[1:]]:
+                    walk(c, depth + 1)
+            elif _REGION.match(code):
+                out.add(code)
+            else:
+                raise ValueError(f"bad region code {code!r}")
+
+        for code in regions:
+            walk(code, 0)
+        return sorted(out)
+
+    def rule(self, rule_id: str) -> Rule:
+        return self._by_id[rule_id]
+
+    @property
+    def _by_id(self) -> dict[str, Rule]:
+        cache = self.__dict__.get("_rule_cache")
+        if cache is None:
+            cache = {r.id: r for r in self.rules}
+            object.__setattr__(self, "_rule_cache", cache)  # frozen model: cache by hand
+        return cache
+
+
+def load_policy(path: Path) -> Policy:
+    data = load_yaml(path)
+    try:
+        return Policy.model_validate(data)
+    except Exception as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
