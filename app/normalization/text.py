@@ -41,7 +41,10 @@ _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "�
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
 _LEET_SOURCE = set("013457") | set(_SYMBOL_LEET)
 # Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e", "电 子 烟".
-_SEP_RUN = re.compile(r"(?<!\w)\w(?:[\s.*·•/\\|~,+:;'\"_]{1,3}\w(?!\w)){2,}")
+_SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
+_HAN_CHAR = r"[\u3400-\u9fff\uf900-\ufaff]"
+# (two single Han characters are already a word: "烟 油")
+_SEP_RUN = re.compile(rf"(?<!\w)\w(?:{_SEP}\w(?!\w)){{2,}}|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
 _SEP_CHARS = re.compile(r"[\s.*·•/\\|~,+:;'\"_]+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -193,8 +196,8 @@ class Normalizer:
                 if cat == "Cf" or ch in _INVISIBLE_EXTRA or 0xFE00 <= ord(ch) <= 0xFE0F:
                     pending |= FLAG_ZERO_WIDTH
                     continue
-                if cat == "Cc":
-                    continue
+                if cat == "Cc" or cat == "Cs":
+                    continue  # control characters and lone surrogates: dropped, not distortion
                 if cat == "Mn" and out and ord(out[-1]) < 0x0530:
                     continue  # combining mark on a Latin/Greek/Cyrillic letter (also zalgo)
                 folded = _fold_char(ch)

@@ -91,7 +91,7 @@ def _render(template: str, detail: dict[str, Any], evidence: list[Evidence]) -> 
         if key in detail:
             v = detail[key]
             return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
-        return extra.get(key, "")
+        return extra.get(key, "(unknown)")
 
     return _PLACEHOLDER.sub(sub, template)
 
