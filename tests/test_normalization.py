@@ -81,10 +81,12 @@ def test_genuine_russian_is_not_folded(norm):
 
 # --------------------------------------------------------------------------- maps are well formed
 def _check_maps(original: str, t) -> None:
-    if t.starts is not None:
-        assert len(t.starts) == len(t.ends) == len(t.text)
+    maps = t.maps()
+    if maps is not None:
+        starts, ends = maps
+        assert len(starts) == len(ends) == len(t.text)
         prev = 0
-        for s, e in zip(t.starts, t.ends):
+        for s, e in zip(starts, ends):
             assert 0 <= s < e <= len(original)
             assert s >= prev
             prev = s

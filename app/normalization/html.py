@@ -20,44 +20,45 @@ _MARKUP = re.compile(
 _BLOCK_TAG = re.compile(r"</?(br|p|div|li|ul|ol|tr|td|th|table|h[1-6])\b", re.IGNORECASE)
 
 
-def html_to_text(src: str, strip_tags: bool) -> tuple[str, list[int], list[int]] | None:
+def html_to_text(src: str, strip_tags: bool) -> tuple[str, list[int], list[int], list[int]] | None:
     """Decode entities (and, if ``strip_tags``, remove markup) from ``src``.
 
-    Returns ``(text, starts, ends)`` with one original range per output character, or ``None``
-    when ``src`` contains nothing to decode (the caller keeps the identity map)."""
+    Returns ``(text, starts, ends, changed)``: one original ``[start, end)`` range per output
+    character, and the output positions that are not a verbatim copy (decoded entities, tags).
+    ``None`` when ``src`` contains nothing to decode (the caller keeps the identity map)."""
     if "&" not in src and (not strip_tags or "<" not in src):
         return None
-    out: list[str] = []
+    parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
+    changed: list[int] = []
     pos = 0
+    n_out = 0
     for m in _MARKUP.finditer(src):
         token = m.group(0)
         if token[0] == "<" and not strip_tags:
             continue
-        for i in range(pos, m.start()):
-            out.append(src[i])
-            starts.append(i)
-            ends.append(i + 1)
         if token[0] == "&":
             decoded = html.unescape(token)
-            if decoded == token:  # not a known reference: keep as typed
-                for i in range(m.start(), m.end()):
-                    out.append(src[i])
-                    starts.append(i)
-                    ends.append(i + 1)
-            else:
-                for ch in decoded:
-                    out.append(ch)
-                    starts.append(m.start())
-                    ends.append(m.end())
+            if decoded == token:
+                continue  # not a known reference: keep it as typed
         else:
-            out.append("\n" if _BLOCK_TAG.match(token) else " ")
-            starts.append(m.start())
-            ends.append(m.end())
+            decoded = "\n" if _BLOCK_TAG.match(token) else " "
+        if m.start() > pos:  # verbatim text before the markup
+            parts.append(src[pos:m.start()])
+            starts.extend(range(pos, m.start()))
+            ends.extend(range(pos + 1, m.start() + 1))
+            n_out += m.start() - pos
+        parts.append(decoded)
+        starts.extend([m.start()] * len(decoded))
+        ends.extend([m.end()] * len(decoded))
+        changed.extend(range(n_out, n_out + len(decoded)))
+        n_out += len(decoded)
         pos = m.end()
-    for i in range(pos, len(src)):
-        out.append(src[i])
-        starts.append(i)
-        ends.append(i + 1)
-    return "".join(out), starts, ends
+    if not changed:
+        return None
+    if pos < len(src):
+        parts.append(src[pos:])
+        starts.extend(range(pos, len(src)))
+        ends.extend(range(pos + 1, len(src) + 1))
+    return "".join(parts), starts, ends, changed

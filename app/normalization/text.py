@@ -1,11 +1,16 @@
-"""Normalised views of a field with a map from every normalised character to the original text."""
+"""Normalised views of a field with a map from every normalised character to the original text.
+
+Speed: view A is computed with C-level string operations (one ``str.translate`` over a folding
+table, one regex for whitespace runs, OpenCC for Han text). The per-character offset map and the
+transformation flags are only built when a span is looked up (a match), by a slower character loop
+that applies exactly the same folding table and passes -- and checks that it arrives at the same text.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
-from functools import lru_cache
 from importlib import resources
 
 from app.normalization.html import html_to_text
@@ -29,26 +34,71 @@ def transform_labels(flags: int) -> list[str]:
     return [name for bit, name in _LABELS if flags & bit]
 
 
-_SPACE_LIKE = {c: " " for c in "\t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000-_\u2010\u2011\u2012\u2013"
-               "\u2014\u2015\u2212\ufe58\ufe63\uff0d\u30fc"}
-_SPACE_TABLE = str.maketrans(_SPACE_LIKE)
+_SPACE_CHARS = ("\t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+                "\u200a\u2028\u2029\u202f\u205f\u3000-_\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+                "\ufe58\ufe63\uff0d")
+_SPACE_TABLE = str.maketrans({c: " " for c in _SPACE_CHARS})
 # Format characters that are not category Cf but are used the same way.
 _INVISIBLE_EXTRA = {"\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u17b4", "\u17b5"}
 # Leetspeak skeleton for view B; lexicon terms are folded with the same table.
 _SKELETON = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "¢": "c"}
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
-_LEET_SOURCE = set("013457") | set(_SYMBOL_LEET)
-# Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e", "电 子 烟".
+_LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
+# Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e"; for Han, two
+# single characters are already a word: "烟 油".
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
 _HAN_CHAR = r"[\u3400-\u9fff\uf900-\ufaff]"
-# (two single Han characters are already a word: "烟 油")
-_SEP_RUN = re.compile(rf"(?<!\w)\w(?:{_SEP}\w(?!\w)){{2,}}|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
-_SEP_CHARS = re.compile(r"[\s.*·•/\\|~,+:;'\"_]+")
+_SEP_RUN = re.compile(rf"\b\w(?:{_SEP}\w\b){{2,}}|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
+_WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
-_MULTISPACE = re.compile(r"  ")
+_MULTISPACE = re.compile(" {2,}")
+# printable ASCII | CJK ideographs (folding leaves both as they are, bar case) | anything else
+_SEGMENT = re.compile(r"(?P<ascii>[ -~]+)|(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff]+)|[^ -~\u3400-\u4dbf\u4e00-\u9fff]+")
+
+_ZERO_WIDTH = "zw"  # marker in the folding table: deleted, and it is distortion inside a word
+
+
+def _is_invisible(ch: str) -> bool:
+    o = ord(ch)
+    return unicodedata.category(ch) == "Cf" or ch in _INVISIBLE_EXTRA or 0xFE00 <= o <= 0xFE0F \
+        or 0xE0100 <= o <= 0xE01EF
+
+
+def _fold_one(ch: str) -> str | None:
+    """How view A writes one character: ``None`` to delete it, else the folded text."""
+    o = ord(ch)
+    if o < 128:
+        if ch.isprintable():
+            return ch.lower().translate(_SPACE_TABLE)
+        return " " if ch in "\t\n\r\f\v" else None
+    if _is_invisible(ch):
+        return None
+    cat = unicodedata.category(ch)
+    if cat in ("Cc", "Cs"):
+        return " " if ch in "\x85" else None   # control characters, lone surrogates
+    if 0x0300 <= o <= 0x036F or 0x064B <= o <= 0x065F or 0x1AB0 <= o <= 0x1AFF or 0x20D0 <= o <= 0x20FF:
+        return None                           # combining diacritics (also "zalgo"), Arabic tashkeel
+    s = unicodedata.normalize("NFKC", ch).casefold()
+    if any(0x00C0 <= ord(c) < 0x0530 or 0x1E00 <= ord(c) < 0x2000 for c in s):
+        s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
+        s = unicodedata.normalize("NFC", s)
+    return s.translate(_SPACE_TABLE)
+
+
+class _FoldTable(dict):
+    """``str.translate`` table computed on first sight of each character."""
+
+    def __missing__(self, o: int):
+        r = _fold_one(chr(o))
+        self[o] = r
+        return r
+
+
+FOLD = _FoldTable()
+for _o in range(128):
+    FOLD[_o]  # noqa: B018 - warm the ASCII part
 
 
 def _load_homoglyphs() -> dict[str, str]:
@@ -58,54 +108,93 @@ def _load_homoglyphs() -> dict[str, str]:
     for char, glyphs in data.items():
         if len(char) != 1 or char.isascii() or not char.isalpha():
             continue
-        if unicodedata.normalize("NFKC", char).isascii():
-            continue  # NFKC already folds it (full-width, mathematical letters)
+        if (FOLD[ord(char)] or "").isascii():
+            continue  # folding already makes it Latin (full width, mathematical letters)
         for g in glyphs:
             c = g["c"]
-            if len(c) == 1 and c.isascii() and c.isalpha():
-                table[char] = c.lower()
+            key = FOLD[ord(char)] or char
+            if len(c) == 1 and c.isascii() and c.isalpha() and len(key) == 1:
+                table[key] = c.lower()
                 break
     return table
 
 
-@lru_cache(maxsize=65536)
-def _fold_char(ch: str) -> str:
-    """NFKC + case fold + diacritics removed for Latin/Greek/Cyrillic (and Arabic tashkeel)."""
-    s = unicodedata.normalize("NFKC", ch).casefold()
-    if any(0x00C0 <= ord(c) < 0x0530 or 0x1E00 <= ord(c) < 0x2000 for c in s):
-        s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
-        s = unicodedata.normalize("NFC", s)
-    s = "".join(c for c in s if not 0x064B <= ord(c) <= 0x065F)
-    return s.translate(_SPACE_TABLE)
+def _collapse_spaces(text: str, starts: list[int], ends: list[int], flags: bytearray):
+    """Runs of spaces become one space that covers the whole run in the original."""
+    keep_parts: list[str] = []
+    new_s: list[int] = []
+    new_e: list[int] = []
+    new_f = bytearray()
+    pos = 0
+    for m in _MULTISPACE.finditer(text):
+        a, b = m.span()
+        keep_parts.append(text[pos:a + 1])
+        new_s.extend(starts[pos:a + 1])
+        new_e.extend(ends[pos:a + 1])
+        new_f.extend(flags[pos:a + 1])
+        new_e[-1] = ends[b - 1]
+        if b < len(flags):
+            flags[b] |= max(flags[a + 1:b]) & FLAG_ZERO_WIDTH
+        pos = b
+    keep_parts.append(text[pos:])
+    new_s.extend(starts[pos:])
+    new_e.extend(ends[pos:])
+    new_f.extend(flags[pos:])
+    return "".join(keep_parts), new_s, new_e, new_f
 
 
 class NormText:
-    """The two normalised views of one field and their maps back to ``original``."""
+    """The two normalised views of one field and their maps back to ``original``.
 
-    __slots__ = ("original", "text", "starts", "ends", "flags", "deobf", "b2a", "bflags")
+    ``starts``/``ends``/``flags`` of view A are materialised on first use (:meth:`maps`)."""
 
-    def __init__(self, original: str, text: str, starts: list[int] | None, ends: list[int] | None,
-                 flags: bytearray | None, deobf: str, b2a: list[int] | None, bflags: bytearray | None):
+    __slots__ = ("original", "text", "_starts", "_ends", "_flags", "_recipe", "deobf", "b2a", "bflags", "bpre")
+
+    def __init__(self, original: str, text: str, recipe, deobf: str, b2a: list[int] | None,
+                 bflags: bytearray | None, bpre: str):
         self.original = original
         self.text = text            # view A
-        self.starts = starts        # None = identity map
-        self.ends = ends
-        self.flags = flags          # None = no flags
+        self._recipe = recipe       # None: identity map, no flags; else how to rebuild the map
+        self._starts: list[int] | None = None
+        self._ends: list[int] | None = None
+        self._flags: bytearray | None = None
         self.deobf = deobf          # view B
         self.b2a = b2a              # None = identity map B -> A
-        self.bflags = bflags        # flags added by view B (separator, leet, homoglyph)
+        self.bflags = bflags        # flags added by view B (separator, homoglyph)
+        self.bpre = bpre            # view B before the leet fold
 
     # --- view A -------------------------------------------------------------------------------
+    def _materialise(self) -> None:
+        recipe, self._recipe = self._recipe, None
+        text, self._starts, self._ends, self._flags = recipe()
+        if text != self.text:  # the two code paths must agree; a mismatch is a bug, say so loudly
+            raise AssertionError(f"normalisation map mismatch for {self.original[:80]!r}")
+
+    def maps(self) -> tuple[list[int], list[int]] | None:
+        """The per-character ``(starts, ends)`` of view A in the original, or ``None`` for identity."""
+        if self._recipe is not None:
+            self._materialise()
+        return None if self._starts is None else (self._starts, self._ends)
+
+    @property
+    def flags(self) -> bytearray | None:
+        if self._recipe is not None:
+            self._materialise()
+        return self._flags
+
     def span_a(self, s: int, e: int) -> tuple[int, int]:
-        if self.starts is None:
+        if self._recipe is not None:
+            self._materialise()
+        if self._starts is None:
             return s, e
-        return self.starts[s], self.ends[e - 1]
+        return self._starts[s], self._ends[e - 1]
 
     def flags_a(self, s: int, e: int) -> int:
-        if self.flags is None or e <= s:
+        flags = self.flags
+        if flags is None or e <= s:
             return 0
-        acc = self.flags[s] & ~_BEFORE_FLAGS
-        for f in self.flags[s + 1:e]:
+        acc = flags[s] & ~_BEFORE_FLAGS
+        for f in flags[s + 1:e]:
             acc |= f
         return acc
 
@@ -124,6 +213,11 @@ class NormText:
             acc = self.bflags[s] & ~_BEFORE_FLAGS
             for f in self.bflags[s + 1:e]:
                 acc |= f
+        pre, deobf = self.bpre, self.deobf
+        for i in range(s, e):  # a digit or symbol read as a letter
+            if pre[i] != deobf[i] and pre[i] in _LEET_SOURCE:
+                acc |= FLAG_LEET
+                break
         a_s, a_e = self.b_to_a(s, e)
         return acc | self.flags_a(a_s, a_e)
 
@@ -148,9 +242,9 @@ class Normalizer:
 
     # --- public -------------------------------------------------------------------------------
     def normalize(self, original: str, html: bool = False) -> NormText:
-        text, starts, ends, flags = self._view_a(original, html)
-        deobf, b2a, bflags = self._view_b(text)
-        return NormText(original, text, starts, ends, flags, deobf, b2a, bflags)
+        text, recipe = self._view_a(original, html)
+        deobf, b2a, bflags, pre = self._view_b(text)
+        return NormText(original, text, recipe, deobf, b2a, bflags, pre)
 
     def term_a(self, term: str) -> str:
         """A lexicon term folded like view A."""
@@ -158,81 +252,101 @@ class Normalizer:
 
     def term_b(self, term: str) -> str:
         """A lexicon term folded like view B (without separator removal)."""
-        a = self.term_a(term)
-        b = self._fold_homoglyph_tokens(a)
+        b = self._fold_homoglyph_tokens(self.term_a(term))
         return _SYMBOL_RE.sub(lambda m: _SYMBOL_LEET[m.group(0)], b).translate(_SKELETON)
 
     # --- view A -------------------------------------------------------------------------------
     def _view_a(self, src: str, html: bool):
         decoded = html_to_text(src, strip_tags=html)
-        if decoded is None and src.isascii():
-            text = src.lower().translate(_SPACE_TABLE)
-            if not _MULTISPACE.search(text):
-                return text, None, None, None
-            base, bstarts, bends = src, None, None
-        elif decoded is None:
-            base, bstarts, bends = src, None, None
+        if decoded is None:
+            base, bstarts, bends, changed = src, None, None, ()
         else:
-            base, bstarts, bends = decoded
-        return self._slow_view_a(src, base, bstarts, bends)
+            base, bstarts, bends, changed = decoded
+        if base.isascii() and base.isprintable():
+            spaced = base.lower().translate(_SPACE_TABLE)
+        else:
+            spaced = base.translate(FOLD)
+        text = _MULTISPACE.sub(" ", spaced) if "  " in spaced else spaced
+        if not text.isascii():
+            if _HAN.search(text):
+                text = self._to_simplified(text)[0]
+            if not self._homoglyph_chars.isdisjoint(text):
+                text = self._fold_mixed_script(text)[0]
+        identity = decoded is None and len(spaced) == len(text) == len(src) and (
+            src.isascii() or spaced == src.translate(_SPACE_TABLE).lower() == text)
+        if identity:
+            return text, None
+        return text, (lambda: self._build_map(base, bstarts, bends, changed))
 
-    def _slow_view_a(self, src: str, base: str, bstarts, bends):
-        out: list[str] = []
+    def _build_map(self, base: str, bstarts, bends, changed):
+        """The slow path: the same folding, one character at a time, keeping where each came from."""
+        parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
         flags = bytearray()
         pending = 0
-        for i, ch in enumerate(base):
-            o_s = bstarts[i] if bstarts is not None else i
-            o_e = bends[i] if bends is not None else i + 1
-            entity = bstarts is not None and (o_e - o_s != 1 or src[o_s] != ch)
-            if ch.isascii():
-                if ch.isprintable() or ch in "\t\n\r":
-                    folded = ch.lower().translate(_SPACE_TABLE)
+        for m in _SEGMENT.finditer(base):
+            a, b = m.span()
+            seg = m.group(0)
+            kind = m.lastgroup
+            if kind:  # a printable-ASCII or CJK run: folded in bulk
+                parts.append(seg.lower().translate(_SPACE_TABLE) if kind == "ascii" else seg)
+                if bstarts is None:
+                    starts.extend(range(a, b))
+                    ends.extend(range(a + 1, b + 1))
                 else:
-                    continue  # control character: dropped, not distortion
-            else:
-                cat = unicodedata.category(ch)
-                if cat == "Cf" or ch in _INVISIBLE_EXTRA or 0xFE00 <= ord(ch) <= 0xFE0F:
-                    pending |= FLAG_ZERO_WIDTH
+                    starts.extend(bstarts[a:b])
+                    ends.extend(bends[a:b])
+                flags.extend(bytes(b - a))
+                if pending:
+                    flags[-(b - a)] |= pending
+                    pending = 0
+                continue
+            for i, ch in enumerate(seg, a):
+                folded = FOLD[ord(ch)]
+                if not folded:
+                    if folded is None and _is_invisible(ch):
+                        pending |= FLAG_ZERO_WIDTH
                     continue
-                if cat == "Cc" or cat == "Cs":
-                    continue  # control characters and lone surrogates: dropped, not distortion
-                if cat == "Mn" and out and ord(out[-1]) < 0x0530:
-                    continue  # combining mark on a Latin/Greek/Cyrillic letter (also zalgo)
-                folded = _fold_char(ch)
-            flag = pending | (FLAG_NORMALIZED if (folded != ch or entity) else 0)
-            pending = 0
-            for c in folded:
-                if c == " " and (not out or out[-1] == " "):
-                    if out:  # extend the previous space over this one
-                        ends[-1] = o_e
-                    continue
-                out.append(c)
-                starts.append(o_s)
-                ends.append(o_e)
-                flags.append(flag)
-        text = "".join(out)
-        if _HAN.search(text):
-            text = self._to_simplified(text, flags)
+                o_s = bstarts[i] if bstarts is not None else i
+                o_e = bends[i] if bends is not None else i + 1
+                flag = pending | (FLAG_NORMALIZED if folded != ch else 0)
+                pending = 0
+                for c in folded:
+                    parts.append(c)
+                    starts.append(o_s)
+                    ends.append(o_e)
+                    flags.append(flag)
+        for pos in changed:  # decoded entities and tags are normalisation, not the seller's characters
+            flags[pos] |= FLAG_NORMALIZED
+        text = "".join(parts)
+        if "  " in text:
+            text, starts, ends, flags = _collapse_spaces(text, starts, ends, flags)
         if not text.isascii():
-            text = self._fold_mixed_script(text, flags)
+            if _HAN.search(text):
+                text, positions = self._to_simplified(text)
+                for i in positions:
+                    flags[i] |= FLAG_NORMALIZED
+            if not self._homoglyph_chars.isdisjoint(text):
+                text, positions = self._fold_mixed_script(text)
+                for i in positions:
+                    flags[i] |= FLAG_HOMOGLYPH
         return text, starts, ends, flags
 
-    def _to_simplified(self, text: str, flags: bytearray) -> str:
+    def _to_simplified(self, text: str) -> tuple[str, list[int]]:
         conv = self._t2s.convert(text)
+        if conv == text:
+            return text, []
         if len(conv) != len(text):  # a phrase conversion changed the length: go char by char
             conv = "".join(self._t2s.convert(c) if _HAN.match(c) else c for c in text)
             if len(conv) != len(text):
-                return text
-        for i, (a, b) in enumerate(zip(text, conv)):
-            if a != b:
-                flags[i] |= FLAG_NORMALIZED
-        return conv
+                return text, []
+        return conv, [i for i, (a, b) in enumerate(zip(text, conv)) if a != b]
 
-    def _fold_mixed_script(self, text: str, flags: bytearray) -> str:
+    def _fold_mixed_script(self, text: str) -> tuple[str, list[int]]:
         """Fold look-alikes inside words that mix Latin letters with them (``vаpe``, Cyrillic а)."""
         chars = None
+        positions: list[int] = []
         table = self._homoglyphs
         for m in _WORD.finditer(text):
             word = m.group(0)
@@ -243,12 +357,12 @@ class Normalizer:
                     if chars is None:
                         chars = list(text)
                     chars[m.start() + j] = table[c]
-                    flags[m.start() + j] |= FLAG_HOMOGLYPH
-        return text if chars is None else "".join(chars)
+                    positions.append(m.start() + j)
+        return (text if chars is None else "".join(chars)), positions
 
     def _fold_homoglyph_tokens(self, text: str) -> str:
         """View B: fold words made only of look-alike characters (``ѵаре`` in Cyrillic)."""
-        if text.isascii():
+        if text.isascii() or self._homoglyph_chars.isdisjoint(text):
             return text
         table = self._homoglyphs
         return _WORD.sub(lambda m: "".join(table[c] for c in m.group(0))
@@ -256,31 +370,34 @@ class Normalizer:
 
     # --- view B -------------------------------------------------------------------------------
     def _view_b(self, a: str):
+        """Separator runs collapsed, look-alike words folded, then the leetspeak skeleton. Returns
+        ``(view B, map B -> A or None, flags or None, view B before the leet fold)``; leet flags are
+        derived lazily from the last two (see :meth:`NormText.flags_b`)."""
         b2a: list[int] | None = None
         bflags: bytearray | None = None
         text = a
         if _SEP_RUN.search(a):
-            out: list[str] = []
+            parts: list[str] = []
             b2a = []
             bflags = bytearray()
             pos = 0
             for m in _SEP_RUN.finditer(a):
-                for i in range(pos, m.start()):
-                    out.append(a[i]); b2a.append(i); bflags.append(0)
-                run_start = m.start()
-                prev_end = None
-                for part in _SEP_CHARS.split(m.group(0)):
-                    if not part:
-                        continue
-                    idx = a.index(part, run_start if prev_end is None else prev_end)
-                    for k, c in enumerate(part):
-                        out.append(c); b2a.append(idx + k)
-                        bflags.append(FLAG_SEPARATOR if (prev_end is not None and k == 0) else 0)
-                    prev_end = idx + len(part)
+                parts.append(a[pos:m.start()])
+                b2a.extend(range(pos, m.start()))
+                bflags.extend(bytes(m.start() - pos))
+                first = True
+                for piece in _WORD_PIECE.finditer(m.group(0)):
+                    idx = m.start() + piece.start()
+                    parts.append(piece.group(0))
+                    b2a.extend(range(idx, idx + len(piece.group(0))))
+                    bflags.append(0 if first else FLAG_SEPARATOR)
+                    bflags.extend(bytes(len(piece.group(0)) - 1))
+                    first = False
                 pos = m.end()
-            for i in range(pos, len(a)):
-                out.append(a[i]); b2a.append(i); bflags.append(0)
-            text = "".join(out)
+            parts.append(a[pos:])
+            b2a.extend(range(pos, len(a)))
+            bflags.extend(bytes(len(a) - pos))
+            text = "".join(parts)
         if not text.isascii():
             folded = self._fold_homoglyph_tokens(text)
             if folded != text:
@@ -290,23 +407,7 @@ class Normalizer:
                     if x != y:
                         bflags[i] |= FLAG_HOMOGLYPH
                 text = folded
+        pre = text
         if _SYMBOL_RE.search(text):
-            if bflags is None:
-                bflags = bytearray(len(text))
-            chars = list(text)
-            for m in _SYMBOL_RE.finditer(text):
-                chars[m.start()] = _SYMBOL_LEET[m.group(0)]
-                bflags[m.start()] |= FLAG_LEET
-            text = "".join(chars)
-        skel = text.translate(_SKELETON)
-        if skel != text:
-            if bflags is None:
-                bflags = bytearray(len(text))
-            for i, c in enumerate(text):
-                if c in "013457":
-                    bflags[i] |= FLAG_LEET
-        return skel, b2a, bflags
-
-
-def is_leet_source(ch: str) -> bool:
-    return ch in _LEET_SOURCE
+            text = _SYMBOL_RE.sub(lambda m: _SYMBOL_LEET[m.group(0)], text)
+        return text.translate(_SKELETON), b2a, bflags, pre
