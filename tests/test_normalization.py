@@ -134,7 +134,8 @@ def noisy_term(draw):
         sep = draw(st.sampled_from(SEPS))
         chars = [sep.join(chars)]
     elif kind == "leet":
-        idx = [i for i, c in enumerate(chars) if c in LEET]
+        # a digit standing alone before a hyphen reads as a number ("D-3 Liquid"), not leetspeak
+        idx = [i for i, c in enumerate(chars) if c in LEET and not (i == 0 and term[1:2] == "-")]
         assume(idx)
         i = draw(st.sampled_from(idx))
         choices = LEET[chars[i]]
