@@ -47,6 +47,11 @@ NEGATIVE_FILES = ("benign_titles.csv", "hard_negatives.csv")
 # Targets (brief): recall on vape.csv, maximum FP rate per negative file.
 TARGET_RECALL = 1.0
 TARGET_FP = {"benign_titles.csv": 0.005, "hard_negatives.csv": 0.02}
+# What the lexicon reaches today (regression floor, asserted by tests/test_listings_eval.py). The rows
+# still missed are generic accessories (bags, AA cells, 18650 cells, chargers, tweezers), DIY "Aroma <fruit>"
+# bottles and a wholesaler's house-brand parts whose titles name no e-cigarette word; catching them
+# would take the catalogue's own product names (see bench/results/eval_listings.md).
+RECALL_FLOOR = 0.915
 
 
 def listings_dir() -> Path:
@@ -75,6 +80,7 @@ class Outcome:
     ecig_actions: tuple    # actions of the e_cigarette violations
     review: bool           # an e_cigarette violation asks for review
     rules: tuple
+    evidence: tuple = ()   # (field, text) of the e_cigarette evidence
 
     @property
     def flagged(self) -> bool:
@@ -86,12 +92,20 @@ class Outcome:
         """Recall criterion: blocked or region-masked with an e_cigarette violation."""
         return self.action in ("block", "region_mask") and bool(self.ecig_actions) and self.flagged
 
+    def describe(self) -> str:
+        """The e-cig rules and what they matched, for the listing of misses / false positives."""
+        if not self.rules:
+            return "-"
+        ev = "; ".join(f"{f}:{t[:25]!r}" for f, t in self.evidence[:3])
+        return ",".join(r for r in self.rules if not r.startswith("circumvention.")) + (f" ← {ev}" if ev else "")
+
 
 def outcome(engine, listing: Listing) -> Outcome:
     d = engine.moderate(listing)
     ev = [v for v in d.violations if v.category == FAMILY]
     return Outcome(d.action, tuple(v.action for v in ev), any(v.review for v in ev),
-                   tuple(sorted({v.rule_id for v in ev})))
+                   tuple(sorted({v.rule_id for v in ev})),
+                   tuple(sorted({(e.field, e.text) for v in ev for e in v.evidence})))
 
 
 @dataclass
@@ -102,6 +116,8 @@ class FileResult:
     positives: int = 0        # caught (vape) or flagged (negatives)
     reviews: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
+    by_source: dict[str, list[int]] = field(default_factory=dict)  # source repo -> [rows, positives]
+    category_only: int = 0    # positives whose e-cig evidence is all in the category field
     examples: list[tuple[str, str]] = field(default_factory=list)  # (title, rules) of misses / FPs
 
     @property
@@ -144,14 +160,19 @@ def _eval_file(engine, rows, name: str, mode: str, positive: bool, with_category
         res.rows += 1
         o = outcome(engine, listing)
         hit = o.caught if positive else o.flagged
+        src = res.by_source.setdefault((row.get("source") or "").split(":")[0] or "(none)", [0, 0])
+        src[0] += 1
+        src[1] += hit
         if o.review:
             res.reviews += 1
         if hit:
             res.positives += 1
             for r in o.rules:
                 res.by_rule[r] = res.by_rule.get(r, 0) + 1
+            if o.evidence and all(f == "category" for f, _ in o.evidence):
+                res.category_only += 1
         if hit != positive:
-            res.examples.append((listing.title, ",".join(o.rules) or "-"))
+            res.examples.append((listing.title, o.describe()))
     return res
 
 
@@ -180,6 +201,24 @@ def evaluate(engine=None, directory: Path | None = None) -> EvalReport:
     return rep
 
 
+def table_rows(rep: EvalReport) -> list[str]:
+    """The figures of the report as markdown table rows (deterministic: no timing)."""
+    rows = []
+    if rep.recall:
+        r = rep.recall
+        rows.append(f"| {r.name} | {r.mode} | {r.rows} | recall (block/region_mask) | {r.positives} | "
+                    f"{r.rate:.2%} | ≥ {TARGET_RECALL:.0%} | {r.review_rate:.2%} |")
+    for name, results in rep.negatives.items():
+        for r in results:
+            rows.append(f"| {name} | {r.mode} | {r.rows} | false positives | {r.positives} | "
+                        f"{r.rate:.3%} | ≤ {TARGET_FP[name]:.1%} | {r.review_rate:.3%} |")
+    return rows
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("`", "'").replace("\n", " ")
+
+
 def _quote(title: str) -> str:
     t = " ".join(title.split())
     t = t if len(t) <= QUOTE_CHARS else t[: QUOTE_CHARS - 1] + "…"
@@ -200,24 +239,24 @@ def render_markdown(rep: EvalReport, policy_version: str = "", lexicon_version: 
     lines += [
         "| file | mode | rows | measure | count | rate | target | e-cig review rate |",
         "|---|---|---:|---|---:|---:|---|---:|",
+        *table_rows(rep),
     ]
-    if rep.recall:
-        r = rep.recall
-        lines.append(f"| {r.name} | {r.mode} | {r.rows} | recall (block/region_mask) | {r.positives} | "
-                     f"{r.rate:.2%} | ≥ {TARGET_RECALL:.0%} | {r.review_rate:.2%} |")
-    for name, results in rep.negatives.items():
-        for r in results:
-            lines.append(f"| {name} | {r.mode} | {r.rows} | false positives | {r.positives} | "
-                         f"{r.rate:.3%} | ≤ {TARGET_FP[name]:.1%} | {r.review_rate:.3%} |")
     lines += ["", f"Runtime: {rep.seconds:.1f} s.", ""]
     if rep.recall and rep.recall.by_rule:
         lines += ["Recall by rule (a row can carry several): " +
                   ", ".join(f"`{k}` {v}" for k, v in sorted(rep.recall.by_rule.items())), ""]
+    if rep.recall and len(rep.recall.by_source) > 1:
+        lines += ["Recall by source shop: " + ", ".join(
+            f"`{k}` {p}/{n} = {p / n:.2%}" for k, (n, p) in sorted(rep.recall.by_source.items())), ""]
+    for name, results in rep.negatives.items():
+        for r in results:
+            if r.category_only:
+                lines += [f"{name} ({r.mode}): {r.category_only} of the {r.positives} false positives match only "
+                          "in the `category` field (review-site rows carry the review topic there, e.g. "
+                          "\"Essential Oil Vape\").", ""]
     failures = rep.failures()
     lines += ["Targets: " + ("all met." if not failures else "NOT met: " + "; ".join(failures)), ""]
-    quoted: list[str] = []
-    if rep.recall and rep.recall.examples:
-        quoted += [f"| miss | {POSITIVE_FILE} | {_quote(t)} | {rules} |" for t, rules in rep.recall.examples]
+    fps: list[str] = []
     for name, results in rep.negatives.items():
         seen: set[str] = set()
         for r in results:
@@ -225,13 +264,18 @@ def render_markdown(rep: EvalReport, policy_version: str = "", lexicon_version: 
                 if t in seen:
                     continue
                 seen.add(t)
-                quoted.append(f"| false positive ({r.mode}) | {name} | {_quote(t)} | {rules} |")
-    if quoted:
+                fps.append(f"| false positive ({r.mode}) | {name} | {_quote(t)} | {_cell(rules)} |")
+    misses = [f"| miss | {POSITIVE_FILE} | {_quote(t)} | {_cell(rules)} |" for t, rules in
+              (rep.recall.examples if rep.recall else [])]
+    # at most MAX_QUOTED rows: false positives first (at most half), misses fill the rest
+    shown_fp = fps[: max(MAX_QUOTED // 2, MAX_QUOTED - len(misses))]
+    shown_miss = misses[: MAX_QUOTED - len(shown_fp)]
+    if fps or misses:
         lines += ["## Misses and false positives", "",
-                  "| kind | file | title | e-cig rules |", "|---|---|---|---|"]
-        lines += quoted[:MAX_QUOTED]
-        if len(quoted) > MAX_QUOTED:
-            lines.append(f"| … | | {len(quoted) - MAX_QUOTED} more, run the script to see them | |")
+                  f"{len(misses)} misses and {len(fps)} distinct false-positive titles; "
+                  f"{len(shown_fp) + len(shown_miss)} are quoted here (run the script to print all).", "",
+                  "| kind | file | title | e-cig rules ← evidence |", "|---|---|---|---|"]
+        lines += shown_fp + shown_miss
         lines.append("")
     else:
         lines += ["No misses and no false positives.", ""]
@@ -242,6 +286,8 @@ def print_report(rep: EvalReport, out=sys.stdout) -> None:
     if rep.recall:
         r = rep.recall
         print(f"{r.name}: recall {r.positives}/{r.rows} = {r.rate:.2%}  (e-cig review {r.review_rate:.2%})", file=out)
+        for k, (n, p) in sorted(r.by_source.items()):
+            print(f"  source {k}: {p}/{n} = {p / n:.2%}", file=out)
         for t, rules in r.examples:
             print(f"  MISS {t!r}  [{rules}]", file=out)
     for name, results in rep.negatives.items():

@@ -5,7 +5,8 @@ check, its ``strength`` (``decisive`` fires alone; ``coterm`` needs one of its `
 in the listing; ``grey`` only asks for review), ``exclude`` phrases that cancel a hit whose span they
 contain (``电子烟花`` cancels ``电子烟``), ``review_if`` phrases that turn a hit into a review signal,
 its ``source`` keys, and ``examples`` / ``counter_examples`` that the test-suite runs through the
-whole engine. Co-terms are signal names prefixed with ``@`` or literal phrases.
+whole engine. Co-terms are signal names prefixed with ``@`` or literal phrases. ``reveals`` marks
+forms that are a disguise in themselves (pinyin of Chinese terms): their hits are de-obfuscated.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class Term(_Strict):
     review_if: list[str] = []
     fuzzy: bool = False
     boundary: bool | None = None  # None: on for scripts with word boundaries, off for CJK
+    # The forms are themselves a disguise of the family's vocabulary (pinyin of Chinese terms,
+    # curated homophones): a hit counts as de-obfuscated, with this label as its transform.
+    reveals: Literal["pinyin", "homophone"] | None = None
     source: list[str] = Field(min_length=1)
     note: str | None = None
     examples: list[Example] = []

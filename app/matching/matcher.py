@@ -2,9 +2,15 @@
 
 All term forms, exclusion phrases and co-term phrases of all families are compiled once into two
 Aho-Corasick automata: one over view A (hygiene-normalised text), one over view B (separators removed,
-leetspeak skeleton). A view-B match counts only when de-obfuscation actually revealed it. Hits are
-mapped to the original text, exclusions are applied on the same span, and co-terms are resolved to a
-fixpoint: the result, per family, is the set of signals that fired with the hits that fired them.
+leetspeak skeleton). A view-B match counts only when de-obfuscation actually revealed it (and a
+stand-alone number is never read as leetspeak: "D-3 Liquid" is not "e-liquid"). Hits are mapped to the
+original text, exclusions are applied on the same span, and co-terms of terms and patterns are resolved
+to one fixpoint: the result, per family, is the set of signals that fired with the hits that fired them.
+
+Co-term phrases count only outside the hit they qualify and never inside an exclusion span (the
+exclusion names a benign look-alike: "ultrasonic atomizer" is no atomizer co-term). A ``review_if``
+phrase turns a decisive hit into a review hit, and a co-term hit into one once its co-term is met.
+Terms marked ``reveals`` (pinyin) are de-obfuscated by nature: their hits carry that transform.
 """
 
 from __future__ import annotations
@@ -36,6 +42,27 @@ FUZZY_MAX_TOKENS = 64
 
 def _word_char(c: str) -> bool:
     return c.isalnum() and not _NO_BOUNDARY_SCRIPT.match(c)
+
+
+def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
+    """Whether the view-B span ``[s, e)`` reads a digit of a stand-alone number as a letter
+    (``D-3 Liquid`` -> ``d e iiquid``). Leetspeak swaps digits *inside* words (``E-C1G``, ``P3N``,
+    ``1ce``); a number on its own is a number."""
+    a = norm.text
+    for i in range(s, e):
+        j = norm.b_to_a(i, i + 1)[0]
+        c = a[j]
+        if not c.isdigit() or norm.deobf[i] == c:
+            continue
+        lo = j
+        while lo > 0 and a[lo - 1].isdigit():
+            lo -= 1
+        hi = j + 1
+        while hi < len(a) and a[hi].isdigit():
+            hi += 1
+        if not (lo > 0 and a[lo - 1].isalpha()) and not (hi < len(a) and a[hi].isalpha()):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +97,7 @@ class FamilyResult:
     fired: dict[str, list[Hit]] = field(default_factory=dict)
     grey: list[Hit] = field(default_factory=list)
     phrases: set[str] = field(default_factory=set)  # co-term phrases present in the listing
+    phrase_spans: dict = field(default_factory=dict)  # phrase -> [(field name, start, end)] in the original
 
     def has(self, *signals: str) -> bool:
         return any(s in self.fired for s in signals)
@@ -86,6 +114,7 @@ class _Entry:
     strength: str
     coterms: tuple[str, ...]  # expanded: signal names as "@x", phrases folded
     form_of: dict             # folded key -> form as written
+    reveals: str | None = None  # the forms are a disguise themselves (pinyin): hits are de-obfuscated
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +179,8 @@ class Matcher:
                 idx = len(self._entries)
                 self._entries.append(_Entry(lx.family, term.id, term.signal, term.strength,
                                             expand(term.coterms),
-                                            {normalizer.term_a(f): f for f in term.forms}))
+                                            {normalizer.term_a(f): f for f in term.forms},
+                                            term.reveals))
                 for form in term.forms:
                     add(form, "term", lx.family, idx, term.boundary)
                     if term.fuzzy and len(normalizer.term_a(form)) >= FUZZY_MIN_LEN:
@@ -194,13 +224,19 @@ class Matcher:
         by_family: dict[str, list[_Raw]] = defaultdict(list)
         for r in raws:
             by_family[r.payload.family].append(r)
-        for fam, rs in by_family.items():
-            self._resolve(fam, rs, fields, results[fam])
-        for fam in self._fuzzy:
-            self._fuzzy_scan(fam, fields, results[fam], by_family.get(fam, []))
-        for fam, pats in self._patterns.items():
-            if pats:
-                self._run_patterns(fam, pats, fields, results[fam])
+        for fam in self.families:
+            res = results[fam]
+            pending = self._resolve(fam, by_family.get(fam, []), fields, res)
+            pats = self._patterns.get(fam, [])
+            # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
+            # co-term and the other way round.
+            done: set[str] = set()
+            while True:
+                pending, _ = self._fixpoint(pending, res.phrases, res)
+                if not pats or not self._run_patterns(fam, pats, fields, res, done):
+                    break
+            if fam in self._fuzzy:
+                self._fuzzy_scan(fam, fields, res, by_family.get(fam, []))
         return results
 
     def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
@@ -215,6 +251,8 @@ class Matcher:
                 flags = norm.flags_b(s, e)
                 if not flags & _B_REVEALS:
                     continue  # view A already sees it (or it is a mere skeleton collision)
+                if flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e):
+                    continue  # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak
                 a_s, a_e = norm.b_to_a(s, e)
                 o_s, o_e = norm.span_a(a_s, a_e)
                 method = "deobfuscated"
@@ -228,10 +266,18 @@ class Matcher:
                 m = method or norm.method(s, e, flags)
                 out.append(_Raw(p, fi, o_s, o_e, m, flags))
 
-    def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> None:
+    def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
+        """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
         excl = [r for r in rs if r.payload.kind == "exclude"]
         review_fields = {(r.payload.entry, r.field) for r in rs if r.payload.kind == "review_if"}
-        phrases = {self.normalizer.term_a(r.payload.form) for r in rs if r.payload.kind == "coterm"}
+        # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
+        # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
+        where: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        for r in rs:
+            if r.payload.kind == "coterm" and not any(
+                    x.field == r.field and x.start <= r.start and r.end <= x.end for x in excl):
+                where[self.normalizer.term_a(r.payload.form)].append((fields[r.field].name, r.start, r.end))
+        phrases = set(where)
         best: dict[tuple, tuple[_Raw, bool]] = {}
         for r in rs:
             if r.payload.kind != "term":
@@ -243,41 +289,69 @@ class Matcher:
             prev = best.get(key)
             if prev is None or (prev[0].method == "deobfuscated" and r.method != "deobfuscated"):
                 best[key] = (r, (r.payload.entry, r.field) in review_fields)
-        pending: list[tuple[_Entry, Hit]] = []
+        pending: list[tuple[_Entry, Hit, bool]] = []
         for (entry_idx, *_), (r, to_review) in sorted(best.items(), key=lambda kv: kv[0]):
             entry = self._entries[entry_idx]
             ft = fields[r.field]
+            method = r.method
+            transforms = tuple(transform_labels(r.flags)) if r.method == "deobfuscated" else ()
+            if entry.reveals:
+                method = "deobfuscated"
+                transforms = tuple(sorted({*transforms, entry.reveals}))
             hit = Hit(fam, entry.id, entry.signal, entry.strength, ft.name, r.start, r.end,
-                      ft.norm.original[r.start:r.end], r.payload.form, r.method,
-                      tuple(transform_labels(r.flags)) if r.method == "deobfuscated" else ())
-            if entry.strength == "grey" or to_review:
+                      ft.norm.original[r.start:r.end], r.payload.form, method, transforms)
+            if entry.strength == "grey" or (to_review and entry.strength == "decisive"):
                 res.grey.append(hit)
-            else:
-                pending.append((entry, hit))
-        self._fixpoint(pending, phrases, res)
+            else:  # a co-term hit next to a review phrase asks for review only once its co-term is met
+                pending.append((entry, hit, to_review))
         res.phrases = phrases
+        res.phrase_spans = dict(where)
+        return pending
 
     @staticmethod
-    def _satisfied(coterms: tuple[str, ...], fired: dict, phrases: set[str]) -> bool:
-        return any((co[1:] in fired) if co.startswith("@") else (co in phrases) for co in coterms)
+    def _satisfied(coterms: tuple[str, ...], fired: dict, phrases: set[str], hit: Hit | None = None,
+                   spans: dict | None = None) -> bool:
+        """A co-term signal has fired, or a co-term phrase occurs in the listing -- outside the hit's
+        own span ("换弹" does not qualify itself through the phrase "换弹式")."""
+        for co in coterms:
+            if co.startswith("@"):
+                if co[1:] in fired:
+                    return True
+            elif co in phrases:
+                if hit is None or spans is None:
+                    return True
+                for f, s, e in spans.get(co, ()):
+                    if f != hit.field or e <= hit.start or s >= hit.end:
+                        return True
+        return False
 
-    def _fixpoint(self, pending: list[tuple[_Entry, Hit]], phrases: set[str], res: FamilyResult) -> None:
+    def _fixpoint(self, pending: list[tuple[_Entry, Hit, bool]], phrases: set[str], res: FamilyResult):
+        """Fire every pending hit whose co-terms are met, until nothing changes (a hit flagged for
+        review becomes a review hit instead). Returns the hits still pending and whether anything fired."""
         changed = True
+        grew = False
         while changed and pending:
             changed = False
             rest = []
-            for entry, hit in pending:
-                if entry.strength == "decisive" or self._satisfied(entry.coterms, res.fired, phrases):
-                    res.fired.setdefault(hit.signal, []).append(hit)
-                    changed = True
+            for entry, hit, to_review in pending:
+                if entry.strength == "decisive" or self._satisfied(
+                        entry.coterms, res.fired, phrases, hit, res.phrase_spans):
+                    if to_review:
+                        res.grey.append(hit)
+                    else:
+                        res.fired.setdefault(hit.signal, []).append(hit)
+                        changed = grew = True
                 else:
-                    rest.append((entry, hit))
+                    rest.append((entry, hit, to_review))
             pending = rest
+        return pending, grew
 
-    def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult) -> None:
+    def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult, done: set[str]) -> bool:
+        """Run every pattern whose co-terms are met (once each, ids in ``done``); returns whether a
+        new signal fired."""
         phrases = res.phrases
+        before = set(res.fired)
         changed = True
-        done: set[str] = set()
         while changed:
             changed = False
             for pat, rx, coterms in pats:
@@ -302,6 +376,7 @@ class Matcher:
                         else:
                             res.fired.setdefault(pat.signal, []).append(hit)
                             changed = True
+        return set(res.fired) != before
 
     def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs: list[_Raw]) -> None:
         choices, entries = self._fuzzy[fam]

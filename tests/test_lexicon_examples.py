@@ -1,0 +1,121 @@
+"""Every example and counter-example of every lexicon file runs through the whole engine.
+
+* example: the decision carries a violation of the lexicon family's category whose action is not
+  ``allow`` -- or, when the example names ``expect``, the decision's action is that action
+  (``expect: review`` = ``allow`` with ``review: true`` and no blocking violation);
+  ``circumvention: true/false`` checks the keyword-distortion violation;
+* counter-example: no violation of the family's category with an action other than ``allow``
+  (a review is fine).
+
+Also: every form of every term compiles to a non-empty key, and no form is listed twice for the
+same signal of a family (two entries reading one word the same way would fight over it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from app.config import REPO_ROOT
+from app.matching import load_lexicon
+from app.models import Listing
+from app.normalization import Normalizer
+
+LEXICON_DIR = REPO_ROOT / "lexicons"
+LEXICON_FILES = sorted(LEXICON_DIR.glob("*.yaml"))
+DISTORTION_RULE = "circumvention.keyword_distortion"
+
+
+def _load_all():
+    return [(path, load_lexicon(path)) for path in LEXICON_FILES]
+
+
+def _cases(kind: str):
+    out = []
+    for path, lx in _load_all():
+        for entry in [*lx.terms, *lx.patterns]:
+            for i, ex in enumerate(getattr(entry, kind)):
+                out.append(pytest.param(lx.family, entry.id, ex, id=f"{entry.id}[{i}]"))
+    return out
+
+
+def _listing(ex) -> Listing:
+    return Listing(listing_id="lexicon-example", title=ex.title, description=ex.description,
+                   keywords=list(ex.keywords), category=ex.category, attributes=dict(ex.attributes))
+
+
+def _explain(decision) -> str:
+    lines = [f"action={decision.action} review={decision.review}"]
+    for v in decision.violations:
+        ev = ", ".join(f"{e.field}:{e.text!r}<{e.source}/{e.method}{e.transforms or ''}>" for e in v.evidence)
+        lines.append(f"  {v.rule_id} [{v.category}] {v.action} review={v.review}: {ev}")
+    return "\n".join(lines)
+
+
+def test_lexicon_files_exist():
+    assert LEXICON_FILES, f"no lexicon files in {LEXICON_DIR}"
+
+
+@pytest.mark.parametrize("family, entry_id, ex", _cases("examples"))
+def test_example(engine, family, entry_id, ex):
+    d = engine.moderate(_listing(ex))
+    fam = [v for v in d.violations if v.category == family]
+    why = f"{entry_id}: {ex.title!r}\n{_explain(d)}"
+    if ex.expect is None:
+        assert any(v.action != "allow" for v in fam), why
+    elif ex.expect == "review":
+        assert d.action == "allow" and d.review, why
+        assert any(v.review for v in fam), why
+        assert not any(v.action == "block" for v in d.violations), why
+    else:
+        assert d.action == ex.expect, why
+        assert any(v.action == ex.expect for v in fam), why
+    if ex.circumvention is not None:
+        distorted = [v for v in d.violations if v.rule_id == DISTORTION_RULE]
+        assert bool(distorted) == ex.circumvention, why
+        if distorted:
+            assert distorted[0].category == family, why
+            assert distorted[0].detail.get("transforms"), why
+
+
+@pytest.mark.parametrize("family, entry_id, ex", _cases("counter_examples"))
+def test_counter_example(engine, family, entry_id, ex):
+    d = engine.moderate(_listing(ex))
+    bad = [v for v in d.violations if v.category == family and v.action != "allow"]
+    assert not bad, f"{entry_id}: {ex.title!r}\n{_explain(d)}"
+
+
+@pytest.fixture(scope="module")
+def normalizer() -> Normalizer:
+    return Normalizer()
+
+
+@pytest.mark.parametrize("path", LEXICON_FILES, ids=lambda p: p.name)
+def test_forms_compile_and_are_not_duplicated(path: Path, normalizer: Normalizer):
+    lx = load_lexicon(path)
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    problems = []
+    for term in lx.terms:
+        for form in term.forms:
+            key_a = normalizer.term_a(form)
+            key_b = normalizer.term_b(form)
+            if not key_a or not key_a.strip() or not key_b or not key_b.strip():
+                problems.append(f"{term.id}: form {form!r} normalises to an empty key")
+                continue
+            seen[(term.signal, key_a)].append(f"{term.id}:{form!r}")
+        for phrase in [*term.exclude, *term.review_if, *(c for c in term.coterms if not c.startswith("@"))]:
+            if not normalizer.term_a(phrase):
+                problems.append(f"{term.id}: phrase {phrase!r} normalises to an empty key")
+    for (signal, key), where in sorted(seen.items()):
+        if len(where) > 1:
+            problems.append(f"signal {signal!r}: form {key!r} listed {len(where)} times: {', '.join(where)}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", LEXICON_FILES, ids=lambda p: p.name)
+def test_every_entry_has_examples_and_counter_examples(path: Path):
+    lx = load_lexicon(path)
+    missing = [e.id for e in [*lx.terms, *lx.patterns] if not e.examples or not e.counter_examples]
+    assert not missing, f"entries without an example and a counter-example: {missing}"
