@@ -1,10 +1,14 @@
 """E-cigarette rules (policy.md §3.2), driven by the signals of ``lexicons/e_cigarette.yaml``.
 
 * any e-liquid signal (e-liquid, disposable, prefilled pod, e-liquid brand, a description of e-liquid
-  such as nicotine strength / flavours / PG-VG, or a drug cartridge) -> ``ecig.e_liquid``;
-* hardware only: in the designated category -> ``ecig.hardware_us_mask``; elsewhere ->
-  ``ecig.hardware_misplaced`` with the misplaced-category circumvention;
-* grey wording alone -> ``ecig.review``.
+  such as nicotine strength / flavours / PG-VG, or a drug cartridge) -> ``ecig.e_liquid``; a drug
+  (CBD/THC) cartridge asks for review as well (policy.md §6);
+* hardware only: in the designated category -> ``ecig.hardware_us_mask``; elsewhere (or with no
+  category) -> ``ecig.hardware_misplaced`` with the misplaced-category circumvention;
+* grey wording (or a fuzzy near-miss of a brand) alone -> ``ecig.review``.
+
+Other signals of the lexicon (``ohm_rating``, ``wattage``, ``pod_capacity``, ``bottle_pack``) are
+device specifications: they only qualify ambiguous words as co-terms and never decide anything here.
 """
 
 from __future__ import annotations
