@@ -119,3 +119,33 @@ def test_every_entry_has_examples_and_counter_examples(path: Path):
     lx = load_lexicon(path)
     missing = [e.id for e in [*lx.terms, *lx.patterns] if not e.examples or not e.counter_examples]
     assert not missing, f"entries without an example and a counter-example: {missing}"
+
+
+def _pattern_cases():
+    from app.config import REPO_ROOT
+    from app.matching import load_lexicon
+
+    for path in sorted((REPO_ROOT / "lexicons").glob("*.yaml")):
+        lx = load_lexicon(path)
+        for pat in lx.patterns:
+            if pat.prefilter:
+                yield pytest.param(pat, id=pat.id)
+
+
+@pytest.mark.parametrize("pat", list(_pattern_cases()))
+def test_pattern_prefilter_never_hides_a_match(pat, engine):
+    """The prefilter gate is only an optimisation: every match of the regex, on every example and
+    counter-example, contains one of the prefilter strings."""
+    import re
+
+    norm = engine.snapshot.normalizer
+    rx = re.compile(pat.regex, re.IGNORECASE)
+    gates = [norm.term_a(p) for p in pat.prefilter]
+    texts = [t for ex in [*pat.examples, *pat.counter_examples]
+             for t in [ex.title, ex.description, *ex.keywords, *ex.attributes.values()] if t]
+    matched = 0
+    for t in texts:
+        for m in rx.finditer(norm.normalize(t).text):
+            matched += 1
+            assert any(g in m.group(0) for g in gates), (pat.id, m.group(0))
+    assert matched, f"{pat.id}: no example matches the regex"

@@ -26,13 +26,36 @@ class Finding:
     @staticmethod
     def of(rule_id: str, hits: list[Hit] = (), detail: dict | None = None, review: bool = False,
            circumvention: str | None = None) -> "Finding":
-        return Finding(rule_id, tuple(evidence_of(h) for h in hits),
+        return Finding(rule_id, tuple(evidence_of(h) for h in outermost(hits)),
                        tuple(sorted((detail or {}).items())), review, circumvention)
 
 
+def outermost(hits) -> list[Hit]:
+    """One hit per span, none inside a longer span of the same field (``Vape`` in ``Vape pen``).
+    View-A positions are monotone in the original, so containment is the same in both. Among hits
+    on one span the smallest (entry id, matched) wins, so the choice never depends on order."""
+    by_span: dict[tuple, Hit] = {}
+    for h in hits:
+        k = (h.fi, h.a_s, h.a_e)
+        cur = by_span.get(k)
+        if cur is None or (h.entry_id, h.matched) < (cur.entry_id, cur.matched):
+            by_span[k] = h
+    kept: list[Hit] = []
+    field, reach = None, -1
+    for k in sorted(by_span, key=lambda k: (k[0], k[1], -k[2])):
+        if k[0] != field:
+            field, reach = k[0], -1
+        if k[2] <= reach:
+            continue
+        reach = k[2]
+        kept.append(by_span[k])
+    return kept
+
+
 def evidence_of(hit: Hit) -> Evidence:
-    return Evidence(field=hit.field, start=hit.start, end=hit.end, text=hit.text, matched=hit.matched,
-                    method=hit.method, transforms=list(hit.transforms), source=hit.entry_id)
+    start, end, text, method, transforms = hit.resolve()
+    return Evidence(field=hit.field, start=start, end=end, text=text, matched=hit.matched,
+                    method=method, transforms=list(transforms), source=hit.entry_id)
 
 
 @dataclass(slots=True)

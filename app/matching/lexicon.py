@@ -74,6 +74,12 @@ class Pattern(_Strict):
     strength: Literal["decisive", "coterm", "grey"]
     regex: str
     coterms: list[str] = []
+    # Cheap gate: the regex runs on a field only if its view-A text contains one of these strings
+    # (lower case). Every match of the regex must contain one of them; a test checks the examples.
+    prefilter: list[str] = []
+    # The pattern's signal only qualifies other entries (a device specification such as "0.4 ohm"):
+    # it runs only when an entry still waiting for a co-term names that signal.
+    coterm_only: bool = False
     source: list[str] = Field(min_length=1)
     note: str | None = None
     examples: list[Example] = []

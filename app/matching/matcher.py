@@ -41,7 +41,7 @@ FUZZY_MAX_TOKENS = 64
 
 
 def _word_char(c: str) -> bool:
-    return c.isalnum() and not _NO_BOUNDARY_SCRIPT.match(c)
+    return c.isalnum() and (c < "\u0e00" or not _NO_BOUNDARY_SCRIPT.match(c))
 
 
 def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
@@ -72,23 +72,74 @@ class FieldText:
     fuzzy: bool = False  # look for near-miss brand names here (title, keywords)
 
 
-@dataclass(frozen=True, slots=True)
 class Hit:
-    family: str
-    entry_id: str
-    signal: str
-    strength: str
-    field: str
-    start: int
-    end: int
-    text: str
-    matched: str
-    method: str
-    transforms: tuple[str, ...] = ()
+    """One matched term or pattern. Positions are kept in view A; the original span, the method and
+    the transforms are worked out on first use (most hits never reach a decision)."""
+
+    __slots__ = ("family", "entry_id", "signal", "strength", "matched", "ft", "fi", "a_s", "a_e",
+                 "_b", "_reveals", "_method", "_resolved")
+
+    def __init__(self, family: str, entry_id: str, signal: str, strength: str, matched: str,
+                 ft: FieldText, fi: int, a_s: int, a_e: int, b: tuple[int, int] | None = None,
+                 reveals: str | None = None, method: str | None = None):
+        self.family = family
+        self.entry_id = entry_id
+        self.signal = signal
+        self.strength = strength
+        self.matched = matched
+        self.ft = ft
+        self.fi = fi
+        self.a_s = a_s
+        self.a_e = a_e
+        self._b = b
+        self._reveals = reveals
+        self._method = method
+        self._resolved = None
+
+    def resolve(self) -> tuple[int, int, str, str, tuple[str, ...]]:
+        """``(start, end, text, method, transforms)`` in the original field text."""
+        if self._resolved is None:
+            norm = self.ft.norm
+            o_s, o_e = norm.span_a(self.a_s, self.a_e)
+            flags = norm.flags_b(*self._b) if self._b else norm.flags_a(self.a_s, self.a_e)
+            method = self._method or ("deobfuscated" if self._b else norm.method(self.a_s, self.a_e, flags))
+            transforms = tuple(transform_labels(flags)) if method == "deobfuscated" else ()
+            if self._reveals:
+                method = "deobfuscated"
+                transforms = tuple(sorted({*transforms, self._reveals}))
+            self._resolved = (o_s, o_e, norm.original[o_s:o_e], method, transforms)
+        return self._resolved
+
+    @property
+    def field(self) -> str:
+        return self.ft.name
+
+    @property
+    def start(self) -> int:
+        return self.resolve()[0]
+
+    @property
+    def end(self) -> int:
+        return self.resolve()[1]
+
+    @property
+    def text(self) -> str:
+        return self.resolve()[2]
+
+    @property
+    def method(self) -> str:
+        return self.resolve()[3]
+
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        return self.resolve()[4]
 
     @property
     def deobfuscated(self) -> bool:
         return self.method == "deobfuscated"
+
+    def __repr__(self) -> str:
+        return f"Hit({self.entry_id}, {self.field}[{self.start}:{self.end}]={self.text!r}, {self.method})"
 
 
 @dataclass(slots=True)
@@ -97,7 +148,7 @@ class FamilyResult:
     fired: dict[str, list[Hit]] = field(default_factory=dict)
     grey: list[Hit] = field(default_factory=list)
     phrases: set[str] = field(default_factory=set)  # co-term phrases present in the listing
-    phrase_spans: dict = field(default_factory=dict)  # phrase -> [(field name, start, end)] in the original
+    phrase_spans: dict = field(default_factory=dict)  # phrase -> [(field index, start, end)] in view A
 
     def has(self, *signals: str) -> bool:
         return any(s in self.fired for s in signals)
@@ -130,10 +181,9 @@ class _Payload:
 class _Raw:
     payload: _Payload
     field: int
-    start: int
-    end: int
-    method: str
-    flags: int
+    a_s: int          # span in view A
+    a_e: int
+    b: tuple[int, int] | None  # the view-B span when only view B revealed it
 
 
 class Matcher:
@@ -143,6 +193,7 @@ class Matcher:
         self._entries: list[_Entry] = []
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
+        self._fold_cache: dict[str, str] = {}
         auto_a = ahocorasick.Automaton()
         auto_b = ahocorasick.Automaton()
         keys_a: dict[str, list[_Payload]] = defaultdict(list)
@@ -199,7 +250,8 @@ class Matcher:
                 for co in pat.coterms:
                     if not co.startswith("@"):
                         add(co, "coterm", lx.family, -1, None)
-                self._patterns[lx.family].append((pat, re.compile(pat.regex, re.IGNORECASE), expand(pat.coterms)))
+                self._patterns[lx.family].append((pat, re.compile(pat.regex, re.IGNORECASE), expand(pat.coterms),
+                                                  tuple(normalizer.term_a(x) for x in pat.prefilter)))
             if fuzzy_choices:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
 
@@ -226,17 +278,18 @@ class Matcher:
             by_family[r.payload.family].append(r)
         for fam in self.families:
             res = results[fam]
-            pending = self._resolve(fam, by_family.get(fam, []), fields, res)
+            rs = by_family.get(fam, [])
+            pending = self._resolve(fam, rs, fields, res)
             pats = self._patterns.get(fam, [])
             # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
             # co-term and the other way round.
             done: set[str] = set()
             while True:
                 pending, _ = self._fixpoint(pending, res.phrases, res)
-                if not pats or not self._run_patterns(fam, pats, fields, res, done):
+                if not pats or not self._run_patterns(fam, pats, fields, res, done, pending):
                     break
             if fam in self._fuzzy:
-                self._fuzzy_scan(fam, fields, res, by_family.get(fam, []))
+                self._fuzzy_scan(fam, fields, res, rs)
         return results
 
     def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
@@ -245,68 +298,70 @@ class Matcher:
         n = len(text)
         for end, (klen, payloads) in auto.iter(text):
             s, e = end - klen + 1, end + 1
-            left_ok = s == 0 or not _word_char(text[s - 1])
-            right_ok = e == n or not _word_char(text[e])
+            bounded = (s == 0 or not _word_char(text[s - 1])) and (e == n or not _word_char(text[e]))
             if view_b:
-                flags = norm.flags_b(s, e)
+                flags = norm.flags_b_own(s, e)
                 if not flags & _B_REVEALS:
                     continue  # view A already sees it (or it is a mere skeleton collision)
                 if flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e):
                     continue  # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak
                 a_s, a_e = norm.b_to_a(s, e)
-                o_s, o_e = norm.span_a(a_s, a_e)
-                method = "deobfuscated"
+                b = (s, e)
             else:
-                flags = norm.flags_a(s, e)
-                o_s, o_e = norm.span_a(s, e)
-                method = None
+                a_s, a_e, b = s, e, None
             for p in payloads:
-                if p.boundary and not (left_ok and right_ok):
+                if p.boundary and not bounded:
                     continue
-                m = method or norm.method(s, e, flags)
-                out.append(_Raw(p, fi, o_s, o_e, m, flags))
+                out.append(_Raw(p, fi, a_s, a_e, b))
 
     def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
         """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
-        excl = [r for r in rs if r.payload.kind == "exclude"]
+        excl: dict[int, list[_Raw]] = defaultdict(list)
+        for r in rs:
+            if r.payload.kind == "exclude":
+                excl[r.field].append(r)
+
+        def excluded(r: _Raw, entry: int | None) -> bool:
+            xs = excl.get(r.field)
+            return bool(xs) and any(
+                x.a_s <= r.a_s and r.a_e <= x.a_e
+                and (entry is None or x.payload.entry == -1 or x.payload.entry == entry) for x in xs)
+
         review_fields = {(r.payload.entry, r.field) for r in rs if r.payload.kind == "review_if"}
         # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
         # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
-        where: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        where: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for r in rs:
-            if r.payload.kind == "coterm" and not any(
-                    x.field == r.field and x.start <= r.start and r.end <= x.end for x in excl):
-                where[self.normalizer.term_a(r.payload.form)].append((fields[r.field].name, r.start, r.end))
-        phrases = set(where)
-        best: dict[tuple, tuple[_Raw, bool]] = {}
+            if r.payload.kind == "coterm" and not excluded(r, None):
+                where[self._folded(r.payload.form)].append((r.field, r.a_s, r.a_e))
+        best: dict[tuple, _Raw] = {}
         for r in rs:
-            if r.payload.kind != "term":
+            if r.payload.kind != "term" or excluded(r, r.payload.entry):
                 continue
-            if any(x.field == r.field and x.start <= r.start and r.end <= x.end
-                   and (x.payload.entry == -1 or x.payload.entry == r.payload.entry) for x in excl):
-                continue
-            key = (r.payload.entry, r.field, r.start, r.end)
+            key = (r.payload.entry, r.field, r.a_s, r.a_e)
             prev = best.get(key)
-            if prev is None or (prev[0].method == "deobfuscated" and r.method != "deobfuscated"):
-                best[key] = (r, (r.payload.entry, r.field) in review_fields)
+            if prev is None or (prev.b is not None and r.b is None):
+                best[key] = r
         pending: list[tuple[_Entry, Hit, bool]] = []
-        for (entry_idx, *_), (r, to_review) in sorted(best.items(), key=lambda kv: kv[0]):
-            entry = self._entries[entry_idx]
-            ft = fields[r.field]
-            method = r.method
-            transforms = tuple(transform_labels(r.flags)) if r.method == "deobfuscated" else ()
-            if entry.reveals:
-                method = "deobfuscated"
-                transforms = tuple(sorted({*transforms, entry.reveals}))
-            hit = Hit(fam, entry.id, entry.signal, entry.strength, ft.name, r.start, r.end,
-                      ft.norm.original[r.start:r.end], r.payload.form, method, transforms)
+        for key in sorted(best):
+            r = best[key]
+            entry = self._entries[key[0]]
+            to_review = (key[0], r.field) in review_fields
+            hit = Hit(fam, entry.id, entry.signal, entry.strength, r.payload.form, fields[r.field], r.field,
+                      r.a_s, r.a_e, r.b, entry.reveals)
             if entry.strength == "grey" or (to_review and entry.strength == "decisive"):
                 res.grey.append(hit)
             else:  # a co-term hit next to a review phrase asks for review only once its co-term is met
                 pending.append((entry, hit, to_review))
-        res.phrases = phrases
+        res.phrases = set(where)
         res.phrase_spans = dict(where)
         return pending
+
+    def _folded(self, form: str) -> str:
+        got = self._fold_cache.get(form)
+        if got is None:
+            got = self._fold_cache[form] = self.normalizer.term_a(form)
+        return got
 
     @staticmethod
     def _satisfied(coterms: tuple[str, ...], fired: dict, phrases: set[str], hit: Hit | None = None,
@@ -320,8 +375,8 @@ class Matcher:
             elif co in phrases:
                 if hit is None or spans is None:
                     return True
-                for f, s, e in spans.get(co, ()):
-                    if f != hit.field or e <= hit.start or s >= hit.end:
+                for fi, s, e in spans.get(co, ()):
+                    if fi != hit.fi or e <= hit.a_s or s >= hit.a_e:
                         return True
         return False
 
@@ -346,31 +401,47 @@ class Matcher:
             pending = rest
         return pending, grew
 
-    def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult, done: set[str]) -> bool:
-        """Run every pattern whose co-terms are met (once each, ids in ``done``); returns whether a
-        new signal fired."""
+    def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult, done: set[str],
+                      pending: list) -> bool:
+        """Run every pattern whose co-terms are met (once each, ids in ``done``); a ``coterm_only``
+        pattern runs only while something waits for its signal. Returns whether a new signal fired."""
         phrases = res.phrases
         before = set(res.fired)
         changed = True
+        wanted: set[str] | None = None
         while changed:
             changed = False
-            for pat, rx, coterms in pats:
+            for pat, rx, coterms, prefilter in pats:
                 if pat.id in done:
+                    continue
+                if pat.signal in res.fired and pat.strength != "grey":
+                    # its signal already fired: it could add evidence but never a signal or a co-term,
+                    # so never a different action (only a zero-width character inside a number could
+                    # still earn the distortion point, and then only where the pattern fires the signal)
                     continue
                 if pat.strength == "coterm" and not self._satisfied(coterms, res.fired, phrases):
                     continue
+                if pat.coterm_only:
+                    if wanted is None:  # the signals that something still waits for
+                        entries = {id(entry): entry for entry, _, _ in pending}
+                        wanted = {co for entry in entries.values() for co in entry.coterms}
+                        wanted.update(co for p, _, cos, _ in pats if p.id not in done for co in cos)
+                    if "@" + pat.signal not in wanted:
+                        continue
                 done.add(pat.id)
-                for ft in fields:
-                    norm = ft.norm
-                    for m in rx.finditer(norm.text):
+                for fi, ft in enumerate(fields):
+                    text = ft.norm.text
+                    if prefilter:
+                        for p in prefilter:
+                            if p in text:
+                                break
+                        else:
+                            continue
+                    for m in rx.finditer(text):
                         s, e = m.span()
                         if e <= s:
                             continue
-                        o_s, o_e = norm.span_a(s, e)
-                        flags = norm.flags_a(s, e)
-                        hit = Hit(fam, pat.id, pat.signal, pat.strength, ft.name, o_s, o_e,
-                                  norm.original[o_s:o_e], pat.regex, norm.method(s, e, flags),
-                                  tuple(transform_labels(flags)))
+                        hit = Hit(fam, pat.id, pat.signal, pat.strength, pat.regex, ft, fi, s, e)
                         if pat.strength == "grey":
                             res.grey.append(hit)
                         else:
@@ -402,7 +473,6 @@ class Matcher:
                 if idx in seen_entries:
                     continue
                 entry = self._entries[idx]
-                o_s, o_e = ft.norm.span_a(s, e)
-                res.grey.append(Hit(fam, entry.id, entry.signal, "grey", ft.name, o_s, o_e,
-                                    ft.norm.original[o_s:o_e], form, "fuzzy"))
+                res.grey.append(Hit(fam, entry.id, entry.signal, "grey", form, ft, fields.index(ft), s, e,
+                                    method="fuzzy"))
                 seen_entries.add(idx)

@@ -38,13 +38,24 @@ _SPACE_CHARS = ("\t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u200
                 "\u200a\u2028\u2029\u202f\u205f\u3000-_\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
                 "\ufe58\ufe63\uff0d")
 _SPACE_TABLE = str.maketrans({c: " " for c in _SPACE_CHARS})
+# The same folding for printable ASCII as one 256-byte table (bytes.translate is C-fast).
+_ASCII_FOLD = bytes((ord(chr(i).lower().translate(_SPACE_TABLE)) if i < 128 else i) for i in range(256))
+
 # Format characters that are not category Cf but are used the same way.
 _INVISIBLE_EXTRA = {"\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u17b4", "\u17b5"}
 # Leetspeak skeleton for view B; lexicon terms are folded with the same table.
 _SKELETON = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_ASCII_SKELETON = bytes((ord(chr(i).translate(_SKELETON)) if i < 128 else i) for i in range(256))
+
+
+def _skeleton(text: str) -> str:
+    # The skeleton only rewrites ASCII characters, and UTF-8 never uses ASCII bytes inside a
+    # multi-byte sequence, so a byte table is exact for any text (and C-fast).
+    return text.encode("utf-8", "surrogatepass").translate(_ASCII_SKELETON).decode("utf-8", "surrogatepass")
 _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "¢": "c"}
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
 _LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
+_LEET_SOURCE_RE = re.compile("[" + re.escape("".join(sorted(_LEET_SOURCE))) + "]")
 # Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e"; for Han, two
 # single characters are already a word: "烟 油".
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
@@ -148,7 +159,8 @@ class NormText:
 
     ``starts``/``ends``/``flags`` of view A are materialised on first use (:meth:`maps`)."""
 
-    __slots__ = ("original", "text", "_starts", "_ends", "_flags", "_recipe", "deobf", "b2a", "bflags", "bpre")
+    __slots__ = ("original", "text", "_starts", "_ends", "_flags", "_recipe", "deobf", "b2a", "bflags", "bpre",
+                 "_any")
 
     def __init__(self, original: str, text: str, recipe, deobf: str, b2a: list[int] | None,
                  bflags: bytearray | None, bpre: str):
@@ -158,6 +170,7 @@ class NormText:
         self._starts: list[int] | None = None
         self._ends: list[int] | None = None
         self._flags: bytearray | None = None
+        self._any: int | None = None
         self.deobf = deobf          # view B
         self.b2a = b2a              # None = identity map B -> A
         self.bflags = bflags        # flags added by view B (separator, homoglyph)
@@ -169,6 +182,14 @@ class NormText:
         text, self._starts, self._ends, self._flags = recipe()
         if text != self.text:  # the two code paths must agree; a mismatch is a bug, say so loudly
             raise AssertionError(f"normalisation map mismatch for {self.original[:80]!r}")
+
+    def _deobf_any(self) -> int:
+        """Whether any character of view A carries a de-obfuscation flag (computed once)."""
+        if self._any is None:
+            self._any = 0
+            for v in set(self._flags or ()):
+                self._any |= v & DEOBF_FLAGS
+        return self._any
 
     def maps(self) -> tuple[list[int], list[int]] | None:
         """The per-character ``(starts, ends)`` of view A in the original, or ``None`` for identity."""
@@ -191,8 +212,8 @@ class NormText:
 
     def flags_a(self, s: int, e: int) -> int:
         flags = self.flags
-        if flags is None or e <= s:
-            return 0
+        if flags is None or e <= s or not self._deobf_any():
+            return 0  # (only the de-obfuscation bits are ever read)
         acc = flags[s] & ~_BEFORE_FLAGS
         for f in flags[s + 1:e]:
             acc |= f
@@ -208,18 +229,26 @@ class NormText:
         return self.span_a(*self.b_to_a(s, e))
 
     def flags_b(self, s: int, e: int) -> int:
+        """All flags of a view-B span, view A's included."""
+        a_s, a_e = self.b_to_a(s, e)
+        return self.flags_b_own(s, e) | self.flags_a(a_s, a_e)
+
+    def flags_b_own(self, s: int, e: int) -> int:
+        """The flags view B adds to a span (separator, homoglyph, leet); cheap: no view-A map."""
         acc = 0
         if self.bflags is not None and e > s:
             acc = self.bflags[s] & ~_BEFORE_FLAGS
             for f in self.bflags[s + 1:e]:
                 acc |= f
-        pre, deobf = self.bpre, self.deobf
-        for i in range(s, e):  # a digit or symbol read as a letter
-            if pre[i] != deobf[i] and pre[i] in _LEET_SOURCE:
-                acc |= FLAG_LEET
-                break
-        a_s, a_e = self.b_to_a(s, e)
-        return acc | self.flags_a(a_s, a_e)
+        pre = self.bpre
+        m = _LEET_SOURCE_RE.search(pre, s, e)
+        if m is not None:  # a digit or symbol read as a letter (a symbol only when a letter follows)
+            deobf = self.deobf
+            for i in range(m.start(), e):
+                if pre[i] != deobf[i] and pre[i] in _LEET_SOURCE:
+                    acc |= FLAG_LEET
+                    break
+        return acc
 
     def method(self, s: int, e: int, flags: int) -> str:
         """``deobfuscated`` / ``exact`` / ``normalized`` for a view-A span ``[s, e)``."""
@@ -253,7 +282,7 @@ class Normalizer:
     def term_b(self, term: str) -> str:
         """A lexicon term folded like view B (without separator removal)."""
         b = self._fold_homoglyph_tokens(self.term_a(term))
-        return _SYMBOL_RE.sub(lambda m: _SYMBOL_LEET[m.group(0)], b).translate(_SKELETON)
+        return _skeleton(_SYMBOL_RE.sub(lambda m: _SYMBOL_LEET[m.group(0)], b))
 
     # --- view A -------------------------------------------------------------------------------
     def _view_a(self, src: str, html: bool):
@@ -263,7 +292,7 @@ class Normalizer:
         else:
             base, bstarts, bends, changed = decoded
         if base.isascii() and base.isprintable():
-            spaced = base.lower().translate(_SPACE_TABLE)
+            spaced = base.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
         else:
             spaced = base.translate(FOLD)
         text = _MULTISPACE.sub(" ", spaced) if "  " in spaced else spaced
@@ -410,4 +439,4 @@ class Normalizer:
         pre = text
         if _SYMBOL_RE.search(text):
             text = _SYMBOL_RE.sub(lambda m: _SYMBOL_LEET[m.group(0)], text)
-        return text.translate(_SKELETON), b2a, bflags, pre
+        return _skeleton(text), b2a, bflags, pre

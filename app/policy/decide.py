@@ -53,9 +53,17 @@ def _prune(evidence: Iterable[Evidence]) -> list[Evidence]:
         k = (e.field, e.start, e.end)
         if k not in by_span or _ev_key(e) < _ev_key(by_span[k]):
             by_span[k] = e
-    spans = list(by_span)
-    kept = [k for k in spans
-            if not any(o != k and o[0] == k[0] and o[1] <= k[1] and k[2] <= o[2] for o in spans)]
+    # Sweep each field's spans by start (longest first): a span is inside another exactly when an
+    # earlier span of the same field reaches at least as far.
+    kept: list[tuple] = []
+    field, reach = None, -1
+    for k in sorted(by_span, key=lambda k: (k[0], k[1], -k[2])):
+        if k[0] != field:
+            field, reach = k[0], -1
+        if k[2] <= reach:
+            continue
+        reach = k[2]
+        kept.append(k)
     return [by_span[k] for k in sorted(kept)]
 
 
