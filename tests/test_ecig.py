@@ -268,3 +268,22 @@ def test_html_description_spans_cover_markup(engine):
         assert not (script[0] < e.start < script[1] or script[0] < e.end < script[1]), e
     homoglyph = [e for e in desc if e.text.startswith("v\u0430pe")]
     assert homoglyph and homoglyph[0].method == "deobfuscated" and homoglyph[0].transforms == ["homoglyph"]
+
+
+def test_category_is_structured_data_not_searched_text(engine):
+    from app.models import Listing
+
+    # a taxonomy path that merely contains "Vape" is not a vape listing
+    d = engine.moderate(Listing(listing_id="c1", title="Essential Oil Diffuser 100ml",
+                                category="Home > Essential Oil Vape"))
+    assert d.action == "allow" and not d.violations
+    # the designated category alone makes a listing e-cigarette hardware (masked for the US) ...
+    d = engine.moderate(Listing(listing_id="c2", title="Mod kit 200W dual battery",
+                                category="Consumer Electronics > Electronic Cigarettes"))
+    assert d.action == "region_mask" and d.masked_regions == ["US"]
+    ev = [e for v in d.violations for e in v.evidence if e.field == "category"]
+    assert ev and ev[0].method == "rule" and ev[0].text == "Consumer Electronics > Electronic Cigarettes"
+    # ... and the context in which flavour wording describes e-liquid
+    d = engine.moderate(Listing(listing_id="c3", title="Mango ice 3 pack",
+                                category="Consumer Electronics > Electronic Cigarettes"))
+    assert d.action == "block" and any(v.rule_id == "ecig.e_liquid" for v in d.violations)

@@ -36,6 +36,11 @@ class ECigaretteCheck:
         self.designated_category = designated_category
         self._designated = category_parts(designated_category)
 
+    def category_signals(self, category: str) -> dict[str, list[str]]:
+        """A listing in the designated category is e-cigarette hardware by its category alone (the
+        context for flavour and nicotine wording too)."""
+        return {"e_cigarette": ["hardware"]} if self.in_designated_category(category) else {}
+
     def in_designated_category(self, category: str | None) -> bool:
         parts = category_parts(category)
         return parts[: len(self._designated)] == self._designated

@@ -85,10 +85,17 @@ def prepare(listing: Listing, snap: Snapshot) -> PreparedListing:
         fields.append(FieldText(f"attribute_key.{key}", norm(key)))
         if value:
             fields.append(FieldText(f"attributes.{key}", norm(value)))
+    presets: dict[str, list[tuple[str, int]]] = {}
     if listing.category:
-        fields.append(FieldText("category", norm(listing.category)))
+        # A category is chosen from the platform's taxonomy, not written: it is not searched for
+        # terms (a review-site topic "Essential Oil Vape" is no vape), but a check may read it as
+        # structured data (the designated e-cigarette category) and cite it as evidence.
+        fields.append(FieldText("category", norm(listing.category), scan=False))
+        for c in snap.checks:
+            for fam, signals in getattr(c, "category_signals", lambda _c: {})(listing.category).items():
+                presets.setdefault(fam, []).extend((sig, len(fields) - 1) for sig in signals)
     item = PreparedListing(listing, fields)
-    item.families = snap.matcher.scan(fields)
+    item.families = snap.matcher.scan(fields, presets)
     return item
 
 

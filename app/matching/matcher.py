@@ -70,6 +70,7 @@ class FieldText:
     name: str
     norm: NormText
     fuzzy: bool = False  # look for near-miss brand names here (title, keywords)
+    scan: bool = True    # False: not searched for terms (the category path), only cited as evidence
 
 
 class Hit:
@@ -267,12 +268,24 @@ class Matcher:
         self.form_count = len(keys_a)
 
     # ------------------------------------------------------------------------------------------
-    def scan(self, fields: list[FieldText]) -> dict[str, FamilyResult]:
+    def scan(self, fields: list[FieldText], presets: dict[str, list[tuple[str, int]]] | None = None,
+             ) -> dict[str, FamilyResult]:
+        """Scan ``fields``; ``presets`` are signals a check derives from structured data (family ->
+        ``[(signal, index of the field that shows it)]``, e.g. the designated category): they count
+        as fired from the start, with the whole field as their evidence (method ``rule``)."""
         raws: list[_Raw] = []
         for fi, ft in enumerate(fields):
-            self._scan_view(fi, ft.norm, raws, view_b=False)
-            self._scan_view(fi, ft.norm, raws, view_b=True)
+            if ft.scan:
+                self._scan_view(fi, ft.norm, raws, view_b=False)
+                self._scan_view(fi, ft.norm, raws, view_b=True)
         results = {fam: FamilyResult(fam) for fam in self.families}
+        for fam, sigs in (presets or {}).items():
+            if fam in results:
+                for signal, fi in sigs:
+                    ft = fields[fi]
+                    results[fam].fired.setdefault(signal, []).append(
+                        Hit(fam, f"{fam}.preset.{signal}", signal, "decisive", ft.norm.original, ft, fi,
+                            0, len(ft.norm.text), method="rule"))
         by_family: dict[str, list[_Raw]] = defaultdict(list)
         for r in raws:
             by_family[r.payload.family].append(r)
@@ -430,6 +443,8 @@ class Matcher:
                         continue
                 done.add(pat.id)
                 for fi, ft in enumerate(fields):
+                    if not ft.scan:
+                        continue
                     text = ft.norm.text
                     if prefilter:
                         for p in prefilter:
@@ -441,7 +456,8 @@ class Matcher:
                         s, e = m.span()
                         if e <= s:
                             continue
-                        hit = Hit(fam, pat.id, pat.signal, pat.strength, pat.regex, ft, fi, s, e)
+                        # "matched" is what the pattern recognised, as normalised (the id names the pattern)
+                        hit = Hit(fam, pat.id, pat.signal, pat.strength, m.group(0), ft, fi, s, e)
                         if pat.strength == "grey":
                             res.grey.append(hit)
                         else:
