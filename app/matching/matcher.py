@@ -159,12 +159,18 @@ class FamilyResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Coterms:
+    signals: frozenset[str]   # signal names (groups expanded)
+    phrases: tuple[str, ...]  # literal phrases, folded like view A
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     family: str
     id: str
     signal: str
     strength: str
-    coterms: tuple[str, ...]  # expanded: signal names as "@x", phrases folded
+    coterms: "_Coterms"       # expanded signal names and folded phrases
     form_of: dict             # folded key -> form as written
     reveals: str | None = None  # the forms are a disguise themselves (pinyin): hits are de-obfuscated
 
@@ -216,14 +222,15 @@ class Matcher:
         for lx in lexicons:
             groups = lx.signal_groups
 
-            def expand(cos: list[str]) -> tuple[str, ...]:
-                out: list[str] = []
+            def expand(cos: list[str]) -> _Coterms:
+                signals: set[str] = set()
+                phrases: list[str] = []
                 for co in cos:
-                    if co.startswith("@") and co[1:] in groups:
-                        out.extend("@" + s for s in groups[co[1:]])
+                    if co.startswith("@"):
+                        signals.update(groups.get(co[1:], [co[1:]]))
                     else:
-                        out.append(co if co.startswith("@") else normalizer.term_a(co))
-                return tuple(out)
+                        phrases.append(normalizer.term_a(co))
+                return _Coterms(frozenset(signals), tuple(phrases))
 
             fuzzy_choices: list[str] = []
             fuzzy_entries: list[tuple[int, str]] = []
@@ -377,15 +384,14 @@ class Matcher:
         return got
 
     @staticmethod
-    def _satisfied(coterms: tuple[str, ...], fired: dict, phrases: set[str], hit: Hit | None = None,
+    def _satisfied(coterms: "_Coterms", fired: dict, phrases: set[str], hit: Hit | None = None,
                    spans: dict | None = None) -> bool:
         """A co-term signal has fired, or a co-term phrase occurs in the listing -- outside the hit's
         own span ("换弹" does not qualify itself through the phrase "换弹式")."""
-        for co in coterms:
-            if co.startswith("@"):
-                if co[1:] in fired:
-                    return True
-            elif co in phrases:
+        if coterms.signals and not coterms.signals.isdisjoint(fired):
+            return True
+        for co in coterms.phrases:
+            if co in phrases:
                 if hit is None or spans is None:
                     return True
                 for fi, s, e in spans.get(co, ()):
@@ -437,9 +443,9 @@ class Matcher:
                 if pat.coterm_only:
                     if wanted is None:  # the signals that something still waits for
                         entries = {id(entry): entry for entry, _, _ in pending}
-                        wanted = {co for entry in entries.values() for co in entry.coterms}
-                        wanted.update(co for p, _, cos, _ in pats if p.id not in done for co in cos)
-                    if "@" + pat.signal not in wanted:
+                        wanted = {sig for entry in entries.values() for sig in entry.coterms.signals}
+                        wanted.update(sig for p, _, cos, _ in pats if p.id not in done for sig in cos.signals)
+                    if pat.signal not in wanted:
                         continue
                 done.add(pat.id)
                 for fi, ft in enumerate(fields):
