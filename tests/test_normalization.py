@@ -207,3 +207,26 @@ def test_every_evidence_span_is_the_original_text(engine):
             n += 1
     assert n >= 5
     assert unicodedata.normalize("NFKC", fields["title"][0:4]).lower() == "vape"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab -_\t\nxé中ü\u200bАа&<>;0")), max_size=60), st.booleans())
+def test_fast_maps_equal_the_character_by_character_build(norm, src, html):
+    """Whatever shortcut view A took (identity, collapsed spaces, lazy rebuild), its map and text
+    are exactly what the slow one-character-at-a-time builder produces."""
+    from app.normalization.html import html_to_text
+
+    t = norm.normalize(src, html=html)
+    decoded = html_to_text(src, strip_tags=html)
+    base, bstarts, bends, changed = decoded if decoded is not None else (src, None, None, ())
+    text, starts, ends, flags = norm._build_map(base, bstarts, bends, changed)
+    assert text == t.text
+    maps = t.maps()
+    if maps is None:
+        assert starts == list(range(len(src))) and ends == list(range(1, len(src) + 1))
+    else:
+        assert maps == (starts, ends)
+    if t.flags is not None:
+        assert bytes(t.flags) == bytes(flags)
+    else:
+        assert not any(f & 0b11110 for f in flags)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from importlib import resources
 
 from app.normalization.html import html_to_text
@@ -98,13 +99,50 @@ def _fold_one(ch: str) -> str | None:
     return s.translate(_SPACE_TABLE)
 
 
+NOT_ONE_TO_ONE: set[str] = set()  # characters seen so far that fold to nothing or to several
+
+
 class _FoldTable(dict):
     """``str.translate`` table computed on first sight of each character."""
 
     def __missing__(self, o: int):
         r = _fold_one(chr(o))
+        if r is None or len(r) != 1:
+            NOT_ONE_TO_ONE.add(chr(o))
         self[o] = r
         return r
+
+
+class _CollapseMap:
+    """The offset map when only runs of spaces were collapsed: view-A position ``j`` is original
+    position ``j`` plus the characters removed by earlier runs; a kept space spans its whole run."""
+
+    __slots__ = ("kept", "removed", "run_end")
+
+    def __init__(self, spaced: str):
+        self.kept: list[int] = []      # view-A position of each run's kept space
+        self.removed: list[int] = []   # characters removed by this run and all earlier ones
+        self.run_end: list[int] = []   # original end of each run
+        total = 0
+        for m in _MULTISPACE.finditer(spaced):
+            a, b = m.span()
+            self.kept.append(a - total)
+            total += b - a - 1
+            self.removed.append(total)
+            self.run_end.append(b)
+
+    def start(self, j: int) -> int:
+        k = bisect_left(self.kept, j)
+        return j + (self.removed[k - 1] if k else 0)
+
+    def end(self, j: int) -> int:
+        k = bisect_left(self.kept, j)
+        if k < len(self.kept) and self.kept[k] == j:
+            return self.run_end[k]
+        return j + (self.removed[k - 1] if k else 0) + 1
+
+    def lists(self, n: int) -> tuple[list[int], list[int]]:
+        return [self.start(j) for j in range(n)], [self.end(j) for j in range(n)]
 
 
 FOLD = _FoldTable()
@@ -178,6 +216,10 @@ class NormText:
 
     # --- view A -------------------------------------------------------------------------------
     def _materialise(self) -> None:
+        if isinstance(self._recipe, _CollapseMap):
+            self._starts, self._ends = self._recipe.lists(len(self.text))
+            self._recipe = None
+            return
         recipe, self._recipe = self._recipe, None
         text, self._starts, self._ends, self._flags = recipe()
         if text != self.text:  # the two code paths must agree; a mismatch is a bug, say so loudly
@@ -199,12 +241,17 @@ class NormText:
 
     @property
     def flags(self) -> bytearray | None:
+        if isinstance(self._recipe, _CollapseMap):
+            return None  # collapsing spaces flags nothing
         if self._recipe is not None:
             self._materialise()
         return self._flags
 
     def span_a(self, s: int, e: int) -> tuple[int, int]:
-        if self._recipe is not None:
+        recipe = self._recipe
+        if isinstance(recipe, _CollapseMap):
+            return recipe.start(s), recipe.end(e - 1)
+        if recipe is not None:
             self._materialise()
         if self._starts is None:
             return s, e
@@ -296,15 +343,20 @@ class Normalizer:
         else:
             spaced = base.translate(FOLD)
         text = _MULTISPACE.sub(" ", spaced) if "  " in spaced else spaced
+        folded_homoglyphs = False
         if not text.isascii():
             if _HAN.search(text):
                 text = self._to_simplified(text)[0]
             if not self._homoglyph_chars.isdisjoint(text):
-                text = self._fold_mixed_script(text)[0]
-        identity = decoded is None and len(spaced) == len(text) == len(src) and (
-            src.isascii() or spaced == src.translate(_SPACE_TABLE).lower() == text)
-        if identity:
-            return text, None
+                text, positions = self._fold_mixed_script(text)
+                folded_homoglyphs = bool(positions)
+        if decoded is None and not folded_homoglyphs and len(spaced) == len(src) and (
+                src.isascii() or NOT_ONE_TO_ONE.isdisjoint(src)):
+            # every character folded to exactly one: only runs of spaces move positions, and no
+            # character carries a de-obfuscation flag
+            if len(text) == len(src):
+                return text, None
+            return text, _CollapseMap(spaced)
         return text, (lambda: self._build_map(base, bstarts, bends, changed))
 
     def _build_map(self, base: str, bstarts, bends, changed):
