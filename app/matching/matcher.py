@@ -211,13 +211,17 @@ class Matcher:
             if not a:
                 raise ValueError(f"{family}: form {form!r} normalises to nothing")
             bnd = boundary if boundary is not None else not _NO_BOUNDARY_SCRIPT.search(a)
+            if payload_kind == "coterm":  # a phrase is present or not: one payload per family and phrase
+                entry, form = -1, a
             p = _Payload(payload_kind, family, entry, form, bnd)
-            keys_a[a].append(p)
             b = normalizer.term_b(form)
-            keys_b[b].append(p)
             squeezed = b.replace(" ", "")
+            targets = [(keys_a, a), (keys_b, b)]
             if squeezed != b and len(squeezed) >= 5:
-                keys_b[squeezed].append(p)
+                targets.append((keys_b, squeezed))
+            for keys, key in targets:
+                if p not in keys[key]:
+                    keys[key].append(p)
 
         for lx in lexicons:
             groups = lx.signal_groups
