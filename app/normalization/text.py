@@ -318,8 +318,8 @@ class Normalizer:
 
     # --- public -------------------------------------------------------------------------------
     def normalize(self, original: str, html: bool = False) -> NormText:
-        text, recipe = self._view_a(original, html)
-        deobf, b2a, bflags, pre = self._view_b(text)
+        text, recipe, hg_seen = self._view_a(original, html)
+        deobf, b2a, bflags, pre = self._view_b(text, hg_seen)
         return NormText(original, text, recipe, deobf, b2a, bflags, pre)
 
     def term_a(self, term: str) -> str:
@@ -344,10 +344,12 @@ class Normalizer:
             spaced = base.translate(FOLD)
         text = _MULTISPACE.sub(" ", spaced) if "  " in spaced else spaced
         folded_homoglyphs = False
+        hg_seen = False  # look-alike characters present: view B folds whole look-alike words too
         if not text.isascii():
             if _HAN.search(text):
                 text = self._to_simplified(text)[0]
             if not self._homoglyph_chars.isdisjoint(text):
+                hg_seen = True
                 text, positions = self._fold_mixed_script(text)
                 folded_homoglyphs = bool(positions)
         if decoded is None and not folded_homoglyphs and len(spaced) == len(src) and (
@@ -355,9 +357,9 @@ class Normalizer:
             # every character folded to exactly one: only runs of spaces move positions, and no
             # character carries a de-obfuscation flag
             if len(text) == len(src):
-                return text, None
-            return text, _CollapseMap(spaced)
-        return text, (lambda: self._build_map(base, bstarts, bends, changed))
+                return text, None, hg_seen
+            return text, _CollapseMap(spaced), hg_seen
+        return text, (lambda: self._build_map(base, bstarts, bends, changed)), hg_seen
 
     def _build_map(self, base: str, bstarts, bends, changed):
         """The slow path: the same folding, one character at a time, keeping where each came from."""
@@ -366,6 +368,7 @@ class Normalizer:
         ends: list[int] = []
         flags = bytearray()
         pending = 0
+        changed_set = set(changed)  # decoded entities and tags: normalisation, not the seller's characters
         for m in _SEGMENT.finditer(base):
             a, b = m.span()
             seg = m.group(0)
@@ -378,10 +381,13 @@ class Normalizer:
                 else:
                     starts.extend(bstarts[a:b])
                     ends.extend(bends[a:b])
+                out0 = len(flags)
                 flags.extend(bytes(b - a))
                 if pending:
-                    flags[-(b - a)] |= pending
+                    flags[out0] |= pending
                     pending = 0
+                for i in changed_set.intersection(range(a, b)) if changed_set else ():
+                    flags[out0 + i - a] |= FLAG_NORMALIZED
                 continue
             for i, ch in enumerate(seg, a):
                 folded = FOLD[ord(ch)]
@@ -391,15 +397,13 @@ class Normalizer:
                     continue
                 o_s = bstarts[i] if bstarts is not None else i
                 o_e = bends[i] if bends is not None else i + 1
-                flag = pending | (FLAG_NORMALIZED if folded != ch else 0)
+                flag = pending | (FLAG_NORMALIZED if folded != ch or i in changed_set else 0)
                 pending = 0
                 for c in folded:
                     parts.append(c)
                     starts.append(o_s)
                     ends.append(o_e)
                     flags.append(flag)
-        for pos in changed:  # decoded entities and tags are normalisation, not the seller's characters
-            flags[pos] |= FLAG_NORMALIZED
         text = "".join(parts)
         if "  " in text:
             text, starts, ends, flags = _collapse_spaces(text, starts, ends, flags)
@@ -450,7 +454,7 @@ class Normalizer:
                          if all(c in table for c in m.group(0)) else m.group(0), text)
 
     # --- view B -------------------------------------------------------------------------------
-    def _view_b(self, a: str):
+    def _view_b(self, a: str, hg_seen: bool = True):
         """Separator runs collapsed, look-alike words folded, then the leetspeak skeleton. Returns
         ``(view B, map B -> A or None, flags or None, view B before the leet fold)``; leet flags are
         derived lazily from the last two (see :meth:`NormText.flags_b`)."""
@@ -479,7 +483,7 @@ class Normalizer:
             b2a.extend(range(pos, len(a)))
             bflags.extend(bytes(len(a) - pos))
             text = "".join(parts)
-        if not text.isascii():
+        if hg_seen and not text.isascii():
             folded = self._fold_homoglyph_tokens(text)
             if folded != text:
                 if bflags is None:
