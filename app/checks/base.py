@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from app.matching import FamilyResult, FieldText, Hit
+from app.matching.spans import outermost
 from app.models import Listing
 from app.models.decision import Evidence
 
@@ -26,30 +27,14 @@ class Finding:
     @staticmethod
     def of(rule_id: str, hits: list[Hit] = (), detail: dict | None = None, review: bool = False,
            circumvention: str | None = None) -> "Finding":
-        return Finding(rule_id, tuple(evidence_of(h) for h in outermost(hits)),
+        return Finding(rule_id, tuple(evidence_of(h) for h in outermost_hits(hits)),
                        tuple(sorted((detail or {}).items())), review, circumvention)
 
 
-def outermost(hits) -> list[Hit]:
-    """One hit per span, none inside a longer span of the same field (``Vape`` in ``Vape pen``).
-    View-A positions are monotone in the original, so containment is the same in both. Among hits
-    on one span the smallest (entry id, matched) wins, so the choice never depends on order."""
-    by_span: dict[tuple, Hit] = {}
-    for h in hits:
-        k = (h.fi, h.a_s, h.a_e)
-        cur = by_span.get(k)
-        if cur is None or (h.entry_id, h.matched) < (cur.entry_id, cur.matched):
-            by_span[k] = h
-    kept: list[Hit] = []
-    field, reach = None, -1
-    for k in sorted(by_span, key=lambda k: (k[0], k[1], -k[2])):
-        if k[0] != field:
-            field, reach = k[0], -1
-        if k[2] <= reach:
-            continue
-        reach = k[2]
-        kept.append(by_span[k])
-    return kept
+def outermost_hits(hits) -> list[Hit]:
+    """View-A positions are monotone in the original, so containment there is containment in what
+    the seller wrote; among hits on one span the smallest (entry id, matched) wins."""
+    return outermost(hits, lambda h: (h.fi, h.a_s, h.a_e), lambda h: (h.entry_id, h.matched))
 
 
 def evidence_of(hit: Hit) -> Evidence:

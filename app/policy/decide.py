@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from app.checks.base import Finding
+from app.matching.spans import outermost
 from app.models import Listing
 from app.models.decision import Evidence, Violation
 from app.policy.model import SEVERITY, Policy, Rule
@@ -46,25 +47,8 @@ def _ev_key(e: Evidence) -> tuple:
 
 
 def _prune(evidence: Iterable[Evidence]) -> list[Evidence]:
-    """One piece of evidence per span (the smallest key wins), and none inside a longer span of the
-    same field (``Vape`` inside ``Vape pen``): a set operation, so the order never matters."""
-    by_span: dict[tuple, Evidence] = {}
-    for e in evidence:
-        k = (e.field, e.start, e.end)
-        if k not in by_span or _ev_key(e) < _ev_key(by_span[k]):
-            by_span[k] = e
-    # Sweep each field's spans by start (longest first): a span is inside another exactly when an
-    # earlier span of the same field reaches at least as far.
-    kept: list[tuple] = []
-    field, reach = None, -1
-    for k in sorted(by_span, key=lambda k: (k[0], k[1], -k[2])):
-        if k[0] != field:
-            field, reach = k[0], -1
-        if k[2] <= reach:
-            continue
-        reach = k[2]
-        kept.append(k)
-    return [by_span[k] for k in sorted(kept)]
+    """One piece of evidence per span and none inside a longer span of the same field."""
+    return outermost(evidence, lambda e: (e.field, e.start, e.end), _ev_key)
 
 
 def _merge_detail(findings: list[Finding]) -> dict[str, Any]:
