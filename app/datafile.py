@@ -23,5 +23,9 @@ _DataLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:tru
 
 
 def load_yaml(path: Path):
-    with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_DataLoader)  # noqa: S506 - SafeLoader subclass
+    """Parse a data file; any failure is a ``ValueError`` that names the file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_DataLoader)  # noqa: S506 - SafeLoader subclass
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc

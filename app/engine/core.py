@@ -61,7 +61,7 @@ def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | No
     for c in checks:
         missing = set(c.rule_ids) - known
         if missing:
-            raise ValueError(f"policy lacks rules used by check {c.name}: {sorted(missing)}")
+            raise ValueError(f"{settings.policy_path.name}: lacks rules used by check {c.name}: {sorted(missing)}")
 
     def rel(p: Path) -> str:
         try:
