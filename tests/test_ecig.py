@@ -287,3 +287,22 @@ def test_category_is_structured_data_not_searched_text(engine):
     d = engine.moderate(Listing(listing_id="c3", title="Mango ice 3 pack",
                                 category="Consumer Electronics > Electronic Cigarettes"))
     assert d.action == "block" and any(v.rule_id == "ecig.e_liquid" for v in d.violations)
+
+
+@pytest.mark.parametrize("text", ["Premium E-Liquid5% nicotine salt 30ml", "Refill Pod5000 puffs kit",
+                                  "Mango Vape Juice50mg 60ml"])
+def test_a_number_glued_to_a_word_is_not_leetspeak(engine, text):
+    """Scraped text often runs a number into the word before it; that is no distortion."""
+    from app.models import Listing
+
+    d = engine.moderate(Listing(listing_id="g", title=text))
+    assert d.action == "block"
+    assert not any(v.rule_id == "circumvention.keyword_distortion" for v in d.violations), d.violations
+
+
+@pytest.mark.parametrize("text", ["best vap3 kit", "e-c1g starter kit", "v4pe pen"])
+def test_leetspeak_inside_or_ending_a_word_still_counts(engine, text):
+    from app.models import Listing
+
+    d = engine.moderate(Listing(listing_id="g", title=text))
+    assert any(v.rule_id == "circumvention.keyword_distortion" for v in d.violations), d.violations

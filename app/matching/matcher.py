@@ -62,6 +62,12 @@ def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
             hi += 1
         if not (lo > 0 and a[lo - 1].isalpha()) and not (hi < len(a) and a[hi].isalpha()):
             return True
+        # a digit on the edge of the match that belongs to a number going on outside it
+        # ("E-Liquid5% nicotine" is not "e-liquids", "Pod5000" is not "pods")
+        if i == e - 1 and (hi > j + 1 or (hi < len(a) and a[hi] in "%.,")):
+            return True
+        if i == s and (lo < j or (lo > 0 and a[lo - 1] in ".,")):
+            return True
     return False
 
 
