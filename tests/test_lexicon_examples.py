@@ -149,3 +149,16 @@ def test_pattern_prefilter_never_hides_a_match(pat, engine):
             matched += 1
             assert any(g in m.group(0) for g in gates), (pat.id, m.group(0))
     assert matched, f"{pat.id}: no example matches the regex"
+
+
+@pytest.mark.parametrize("pat", list(_pattern_cases()))
+def test_pattern_ascii_compilation_agrees(pat, engine):
+    """The matcher runs an ASCII-flag compilation of each pattern on ASCII text: same matches."""
+    import re
+
+    norm = engine.snapshot.normalizer
+    uni, asc = re.compile(pat.regex, re.IGNORECASE), re.compile(pat.regex, re.IGNORECASE | re.ASCII)
+    texts = [norm.normalize(t).text for ex in [*pat.examples, *pat.counter_examples]
+             for t in [ex.title, ex.description, *ex.keywords, *ex.attributes.values()] if t]
+    for t in (x for x in texts if x.isascii()):
+        assert [m.span() for m in uni.finditer(t)] == [m.span() for m in asc.finditer(t)], (pat.id, t)

@@ -230,3 +230,11 @@ def test_fast_maps_equal_the_character_by_character_build(norm, src, html):
         assert bytes(t.flags) == bytes(flags)
     else:
         assert not any(f & 0b11110 for f in flags)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab1 .-_*/|,x(")), max_size=40))
+def test_ascii_fast_regex_finds_the_same_runs(src):
+    from app.normalization.text import _SEP_RUN, _SEP_RUN_ASCII
+
+    assert [m.span() for m in _SEP_RUN.finditer(src)] == [m.span() for m in _SEP_RUN_ASCII.finditer(src)]

@@ -268,7 +268,9 @@ class Matcher:
                 for co in pat.coterms:
                     if not co.startswith("@"):
                         add(co, "coterm", lx.family, -1, None)
-                self._patterns[lx.family].append((pat, re.compile(pat.regex, re.IGNORECASE), expand(pat.coterms),
+                # two compilations: the ASCII one is several times faster and means the same on ASCII text
+                rx = (re.compile(pat.regex, re.IGNORECASE), re.compile(pat.regex, re.IGNORECASE | re.ASCII))
+                self._patterns[lx.family].append((pat, rx, expand(pat.coterms),
                                                   tuple(normalizer.term_a(x) for x in pat.prefilter)))
             if fuzzy_choices:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
@@ -468,7 +470,7 @@ class Matcher:
                                 break
                         else:
                             continue
-                    for m in rx.finditer(text):
+                    for m in rx[text.isascii()].finditer(text):
                         s, e = m.span()
                         if e <= s:
                             continue

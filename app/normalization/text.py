@@ -62,6 +62,8 @@ _LEET_SOURCE_RE = re.compile("[" + re.escape("".join(sorted(_LEET_SOURCE))) + "]
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
 _HAN_CHAR = r"[\u3400-\u9fff\uf900-\ufaff]"
 _SEP_RUN = re.compile(rf"\b\w(?:{_SEP}\w\b){{2,}}|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
+# The same pattern for ASCII text, where \w means the same and the ASCII flag is ~3x faster.
+_SEP_RUN_ASCII = re.compile(rf"\b\w(?:{_SEP}\w\b){{2,}}", re.ASCII)
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -97,6 +99,14 @@ def _fold_one(ch: str) -> str | None:
         s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
         s = unicodedata.normalize("NFC", s)
     return s.translate(_SPACE_TABLE)
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _non_ascii(text: str) -> str:
+    """The non-ASCII characters of ``text`` (set tests on them are cheaper than on the whole)."""
+    return "".join(_NON_ASCII_RUN.findall(text))
 
 
 NOT_ONE_TO_ONE: set[str] = set()  # characters seen so far that fold to nothing or to several
@@ -348,12 +358,12 @@ class Normalizer:
         if not text.isascii():
             if _HAN.search(text):
                 text = self._to_simplified(text)[0]
-            if not self._homoglyph_chars.isdisjoint(text):
+            if not self._homoglyph_chars.isdisjoint(_non_ascii(text)):
                 hg_seen = True
                 text, positions = self._fold_mixed_script(text)
                 folded_homoglyphs = bool(positions)
         if decoded is None and not folded_homoglyphs and len(spaced) == len(src) and (
-                src.isascii() or NOT_ONE_TO_ONE.isdisjoint(src)):
+                src.isascii() or NOT_ONE_TO_ONE.isdisjoint(_non_ascii(src))):
             # every character folded to exactly one: only runs of spaces move positions, and no
             # character carries a de-obfuscation flag
             if len(text) == len(src):
@@ -412,7 +422,7 @@ class Normalizer:
                 text, positions = self._to_simplified(text)
                 for i in positions:
                     flags[i] |= FLAG_NORMALIZED
-            if not self._homoglyph_chars.isdisjoint(text):
+            if not self._homoglyph_chars.isdisjoint(_non_ascii(text)):
                 text, positions = self._fold_mixed_script(text)
                 for i in positions:
                     flags[i] |= FLAG_HOMOGLYPH
@@ -447,7 +457,7 @@ class Normalizer:
 
     def _fold_homoglyph_tokens(self, text: str) -> str:
         """View B: fold words made only of look-alike characters (``ѵаре`` in Cyrillic)."""
-        if text.isascii() or self._homoglyph_chars.isdisjoint(text):
+        if text.isascii() or self._homoglyph_chars.isdisjoint(_non_ascii(text)):
             return text
         table = self._homoglyphs
         return _WORD.sub(lambda m: "".join(table[c] for c in m.group(0))
@@ -461,12 +471,13 @@ class Normalizer:
         b2a: list[int] | None = None
         bflags: bytearray | None = None
         text = a
-        if _SEP_RUN.search(a):
+        sep_run = _SEP_RUN_ASCII if a.isascii() else _SEP_RUN
+        if sep_run.search(a):
             parts: list[str] = []
             b2a = []
             bflags = bytearray()
             pos = 0
-            for m in _SEP_RUN.finditer(a):
+            for m in sep_run.finditer(a):
                 parts.append(a[pos:m.start()])
                 b2a.extend(range(pos, m.start()))
                 bflags.extend(bytes(m.start() - pos))
