@@ -37,5 +37,11 @@ class Settings:
     def lexicon_path(self) -> Path:
         return self.lexicon_dir or _env_path("MODERATE_LEXICONS", self.data_root / "lexicons")
 
+    @property
+    def cas_lists_path(self) -> Path:
+        return _env_path("MODERATE_CAS_LISTS", self.data_root / "cas_lists")
+
     def data_files(self) -> list[Path]:
-        return [self.policy_path, *sorted(self.lexicon_path.glob("*.yaml"))]
+        """Every file a decision may depend on (their sha256 goes into each decision)."""
+        return [self.policy_path, *sorted(self.lexicon_path.glob("*.yaml")),
+                *sorted(self.cas_lists_path.glob("*.csv"))]

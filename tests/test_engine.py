@@ -58,6 +58,7 @@ def test_digests_cover_every_data_file():
     names = set(snap.digests)
     assert "policy/policy.yaml" in names
     assert {f"lexicons/{p.name}" for p in (REPO_ROOT / "lexicons").glob("*.yaml")} <= names
+    assert {f"cas_lists/{p.name}" for p in (REPO_ROOT / "cas_lists").glob("*.csv")} <= names
     assert all(len(v) == 64 for v in snap.digests.values())
 
 

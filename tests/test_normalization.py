@@ -238,3 +238,9 @@ def test_ascii_fast_regex_finds_the_same_runs(src):
     from app.normalization.text import _SEP_RUN, _SEP_RUN_ASCII
 
     assert [m.span() for m in _SEP_RUN.finditer(src)] == [m.span() for m in _SEP_RUN_ASCII.finditer(src)]
+
+
+@pytest.mark.parametrize("word", ["gazı", "sustalı", "çakı", "İstanbul"])
+def test_latin_letters_of_other_languages_are_not_look_alikes(norm, word):
+    t = norm.normalize(word)
+    assert not any(f & 4 for f in (t.flags or b""))

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from app.checks.chem import ChemicalCheck
 from app.checks.ecig import ECigaretteCheck
+from app.checks.instruments import InstrumentCheck
+from app.config import Settings
 from app.matching import Lexicon
 
 
-def available_checks(lexicons: dict[str, Lexicon]) -> list:
-    """Instantiate every check whose lexicon families are loaded."""
+def available_checks(lexicons: dict[str, Lexicon], settings: Settings | None = None) -> list:
+    """Instantiate every check whose data (lexicon family, lists) is loaded."""
+    settings = settings or Settings()
     checks = []
     if "e_cigarette" in lexicons:
-        settings = lexicons["e_cigarette"].settings
-        checks.append(ECigaretteCheck(str(settings["designated_category"])))
+        ecig = lexicons["e_cigarette"].settings
+        checks.append(ECigaretteCheck(str(ecig["designated_category"])))
+    if "controlled_instrument" in lexicons:
+        instr = lexicons["controlled_instrument"].settings
+        checks.append(InstrumentCheck(instr["class_points"], instr.get("pointed_blade_mm", 150),
+                                      instr.get("any_blade_mm", 220)))
+    # hazardous chemicals: driven by the CAS lists (cas_lists/, built by scripts/build_cas_lists.py)
+    lists_dir = settings.cas_lists_path
+    if (lists_dir / "prohibited.csv").is_file() and (lists_dir / "restricted.csv").is_file():
+        checks.append(ChemicalCheck(lists_dir))
     return checks

@@ -56,7 +56,7 @@ def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | No
         lexicons[lx.family] = lx
     normalizer = normalizer or Normalizer()
     matcher = Matcher(list(lexicons.values()), normalizer)
-    checks = tuple(available_checks(lexicons))
+    checks = tuple(available_checks(lexicons, settings))
     known = {r.id for r in policy.rules}
     for c in checks:
         missing = set(c.rule_ids) - known
@@ -69,7 +69,7 @@ def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | No
         except ValueError:
             return p.name
 
-    digests = {rel(p): _sha256(p) for p in [settings.policy_path, *lex_files]}
+    digests = {rel(p): _sha256(p) for p in settings.data_files()}
     return Snapshot(policy, lexicons, normalizer, matcher, checks, digests)
 
 
@@ -127,7 +127,9 @@ class Engine:
 
     def moderate(self, listing: Listing, as_of: dt.date | None = None, snap: Snapshot | None = None) -> Decision:
         snap = snap or self._snapshot  # one snapshot for the whole request
-        as_of = as_of or listing.as_of or dt.datetime.now(dt.timezone.utc).date()
+        if as_of is not None and as_of != listing.as_of:
+            listing = listing.model_copy(update={"as_of": as_of})  # checks read dates from the listing
+        as_of = listing.as_of or dt.datetime.now(dt.timezone.utc).date()
         core = decide(self.findings(listing, snap), listing, snap.policy, as_of)
         return Decision(
             listing_id=listing.listing_id,

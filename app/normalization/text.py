@@ -167,11 +167,15 @@ def _load_homoglyphs() -> dict[str, str]:
     for char, glyphs in data.items():
         if len(char) != 1 or char.isascii() or not char.isalpha():
             continue
+        if unicodedata.name(char, "").startswith("LATIN"):
+            continue  # a Latin letter of another language (Turkish ı) is spelling, not disguise
         if (FOLD[ord(char)] or "").isascii():
             continue  # folding already makes it Latin (full width, mathematical letters)
         for g in glyphs:
             c = g["c"]
             key = FOLD[ord(char)] or char
+            if len(key) == 1 and unicodedata.name(key, "").startswith("LATIN"):
+                break  # it folds to a Latin letter of another language (Turkish ı): spelling
             if len(c) == 1 and c.isascii() and c.isalpha() and len(key) == 1:
                 table[key] = c.lower()
                 break

@@ -47,8 +47,10 @@ def _ev_key(e: Evidence) -> tuple:
 
 
 def _prune(evidence: Iterable[Evidence]) -> list[Evidence]:
-    """One piece of evidence per span and none inside a longer span of the same field."""
-    return outermost(evidence, lambda e: (e.field, e.start, e.end), _ev_key)
+    """One piece of evidence per span and none inside a longer span of the same field; on one span
+    de-obfuscated evidence is kept first (it is what the seller needs to see)."""
+    return outermost(evidence, lambda e: (e.field, e.start, e.end),
+                     lambda e: (e.method != "deobfuscated", *_ev_key(e)))
 
 
 def _merge_detail(findings: list[Finding]) -> dict[str, Any]:
@@ -133,11 +135,15 @@ def decide(findings: Iterable[Finding], listing: Listing, policy: Policy, as_of:
             violations.append(v)
 
     firing = [v for v in violations if v.action != "allow"]
-    distorted = [v for v in firing if any(e.method == "deobfuscated" for e in v.evidence)]
+    # read from the findings' own evidence, before pruning: a plain match on the same span must not
+    # hide a distorted one (adding a finding never weakens the decision)
+    deobf = {v.rule_id: [e for f in groups[v.rule_id] for e in f.evidence if e.method == "deobfuscated"]
+             for v in firing}
+    distorted = [v for v in firing if deobf[v.rule_id]]
     if distorted:
         rule = policy.rule(policy.circumvention.keyword_distortion)
         if rule.in_force(as_of):
-            evs = [e for v in distorted for e in v.evidence if e.method == "deobfuscated"]
+            evs = [e for v in distorted for e in deobf[v.rule_id]]
             top = _most_severe(distorted)
             transforms = sorted({t for e in evs for t in e.transforms})
             v = _violation(rule, policy, [], dests, action=top.action, category=top.category, evidence=evs,
