@@ -56,7 +56,7 @@ def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | No
         lexicons[lx.family] = lx
     normalizer = normalizer or Normalizer()
     matcher = Matcher(list(lexicons.values()), normalizer)
-    checks = tuple(available_checks(lexicons, settings))
+    checks = tuple(available_checks(lexicons, settings, policy, normalizer))
     known = {r.id for r in policy.rules}
     for c in checks:
         missing = set(c.rule_ids) - known
