@@ -85,8 +85,8 @@ def ec_check(a: str, b: str, c: str) -> tuple[str, str | None]:
     return canon, None
 
 
-def parse_cas_value(value: str) -> list[IdMatch]:
-    """The CAS numbers of an attribute value (several may be separated by , ; / 、). A value with no
+def _parse_ids(value: str, pattern: re.Pattern, check, shape_hint: str) -> list[IdMatch]:
+    """The identifiers of an attribute value (several may be separated by , ; / 、 |). A part with no
     digits at all (``N/A``, ``无``) yields nothing: the attribute counts as not filled."""
     out: list[IdMatch] = []
     for chunk in re.finditer(r"[^,;/、，；|]+", value):
@@ -95,30 +95,23 @@ def parse_cas_value(value: str) -> list[IdMatch]:
         if not digits:
             continue
         s, e = chunk.start() + digits[0], chunk.start() + digits[-1] + 1
-        m = _CAS_SPACED.fullmatch(value, s, e)
+        m = pattern.fullmatch(value, s, e)
         if m:
-            canon, problem = cas_check(*m.groups())
+            canon, problem = check(*m.groups())
             out.append(IdMatch(s, e, value[s:e], canon, problem, True))
         else:
-            out.append(IdMatch(s, e, value[s:e], None, CAS_SHAPE_HINT, True))
+            out.append(IdMatch(s, e, value[s:e], None, shape_hint, True))
     return out
+
+
+def parse_cas_value(value: str) -> list[IdMatch]:
+    """The CAS numbers of an attribute value."""
+    return _parse_ids(value, _CAS_SPACED, cas_check, CAS_SHAPE_HINT)
 
 
 def parse_ec_value(value: str) -> list[IdMatch]:
-    out: list[IdMatch] = []
-    for chunk in re.finditer(r"[^,;/、，；|]+", value):
-        text = chunk.group(0)
-        digits = [i for i, ch in enumerate(text) if ch.isdecimal()]
-        if not digits:
-            continue
-        s, e = chunk.start() + digits[0], chunk.start() + digits[-1] + 1
-        m = _EC.fullmatch(value, s, e)
-        if m:
-            canon, problem = ec_check(*m.groups())
-            out.append(IdMatch(s, e, value[s:e], canon, problem, True))
-        else:
-            out.append(IdMatch(s, e, value[s:e], None, EC_SHAPE_HINT, True))
-    return out
+    """The EC (EINECS) numbers of an attribute value."""
+    return _parse_ids(value, _EC, ec_check, EC_SHAPE_HINT)
 
 
 def find_cas_in_text(text: str, bare: bool) -> list[IdMatch]:
