@@ -206,7 +206,7 @@ class Matcher:
         self._entries: list[_Entry] = []
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
-        self._fold_cache: dict[str, str] = {}
+        self._phrase_entries: dict[tuple[str, str, str], set[int]] = defaultdict(set)
         auto_a = ahocorasick.Automaton()
         auto_b = ahocorasick.Automaton()
         keys_a: dict[str, list[_Payload]] = defaultdict(list)
@@ -217,7 +217,10 @@ class Matcher:
             if not a:
                 raise ValueError(f"{family}: form {form!r} normalises to nothing")
             bnd = boundary if boundary is not None else not _NO_BOUNDARY_SCRIPT.search(a)
-            if payload_kind == "coterm":  # a phrase is present or not: one payload per family and phrase
+            if payload_kind != "term":
+                # a phrase is present or not: one payload per kind, family and phrase; the entries an
+                # exclusion or review phrase applies to are kept beside it (-1: the whole family)
+                self._phrase_entries[(payload_kind, family, a)].add(entry)
                 entry, form = -1, a
             p = _Payload(payload_kind, family, entry, form, bnd)
             b = normalizer.term_b(form)
@@ -348,24 +351,28 @@ class Matcher:
 
     def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
         """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
-        excl: dict[int, list[_Raw]] = defaultdict(list)
+        phrase_entries = self._phrase_entries
+        excl: dict[int, list[tuple[int, int, set[int]]]] = defaultdict(list)
+        review_fields: set[tuple[int, int]] = set()
         for r in rs:
-            if r.payload.kind == "exclude":
-                excl[r.field].append(r)
+            kind = r.payload.kind
+            if kind == "exclude":
+                excl[r.field].append((r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
+            elif kind == "review_if":
+                review_fields.update((e, r.field) for e in phrase_entries[("review_if", fam, r.payload.form)])
 
         def excluded(r: _Raw, entry: int | None) -> bool:
             xs = excl.get(r.field)
             return bool(xs) and any(
-                x.a_s <= r.a_s and r.a_e <= x.a_e
-                and (entry is None or x.payload.entry == -1 or x.payload.entry == entry) for x in xs)
+                x_s <= r.a_s and r.a_e <= x_e and (entry is None or -1 in entries or entry in entries)
+                for x_s, x_e, entries in xs)
 
-        review_fields = {(r.payload.entry, r.field) for r in rs if r.payload.kind == "review_if"}
         # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
         # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
         where: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for r in rs:
             if r.payload.kind == "coterm" and not excluded(r, None):
-                where[self._folded(r.payload.form)].append((r.field, r.a_s, r.a_e))
+                where[r.payload.form].append((r.field, r.a_s, r.a_e))  # (form is the folded phrase)
         best: dict[tuple, _Raw] = {}
         for r in rs:
             if r.payload.kind != "term" or excluded(r, r.payload.entry):
@@ -388,12 +395,6 @@ class Matcher:
         res.phrases = set(where)
         res.phrase_spans = dict(where)
         return pending
-
-    def _folded(self, form: str) -> str:
-        got = self._fold_cache.get(form)
-        if got is None:
-            got = self._fold_cache[form] = self.normalizer.term_a(form)
-        return got
 
     @staticmethod
     def _satisfied(coterms: "_Coterms", fired: dict, phrases: set[str], hit: Hit | None = None,
