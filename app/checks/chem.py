@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import ahocorasick
 
 from app.checks.base import Finding, PreparedListing
 from app.checks.chemids import (IdMatch, find_cas_in_text, find_ec_in_text, parse_cas_value,
@@ -122,21 +121,23 @@ class ChemicalCheck:
                     if (han and len(key) < 2) or (not han and len(key) < 4) or not any(c.isalpha() for c in key):
                         continue  # one Han character or a short code (VX, HN1) is too ambiguous
                     names.setdefault(key, set()).add(row["cas"])
-        self._automaton = ahocorasick.Automaton()
-        for key, cases in names.items():
-            self._automaton.add_word(key, (key, tuple(sorted(cases)), bool(_HAN.search(key))))
-        self._automaton.make_automaton()
+        # found by the engine's shared automaton (automaton_keys), not by a pass of our own
+        self._names = {key: (key, tuple(sorted(cases)), bool(_HAN.search(key))) for key, cases in names.items()}
         self.name_count = len(names)
+
+    def automaton_keys(self) -> dict[str, tuple[str, tuple[str, ...], bool]]:
+        """Listed names (folded like view A) -> (name, CAS numbers, is Chinese)."""
+        return self._names
 
     # ------------------------------------------------------------------ identity
     def in_chemicals_category(self, category: str | None) -> bool:
         parts = category_parts(category)
         return bool(parts) and parts[: len(self._category)] == self._category
 
-    def _name_hits(self, text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
+    def _name_hits(self, text: str, matches) -> list[tuple[int, int, str, tuple[str, ...]]]:
+        """``matches``: ``(start, end, (key, cases, han))`` of listed names in view-A ``text``."""
         hits = []
-        for end, (key, cases, han) in self._automaton.iter(text):
-            s, e = end - len(key) + 1, end + 1
+        for s, e, (key, cases, han) in matches:
             if han:
                 before = text[s - 1] if s else ""
                 after = text[e] if e < len(text) else ""
@@ -205,7 +206,10 @@ class ChemicalCheck:
                 if m.problem:
                     invalid("data.ec_invalid", field, m)
 
-        for ft in item.fields:
+        by_field: dict[int, list] = {}
+        for fi, s, e, value in item.family(self.name).external:
+            by_field.setdefault(fi, []).append((s, e, value))
+        for fi, ft in enumerate(item.fields):
             if not ft.scan or ft.name in skip or ft.name.startswith("attribute_key."):
                 continue
             original = ft.norm.original
@@ -220,7 +224,7 @@ class ChemicalCheck:
                 if m.problem:
                     invalid("data.ec_invalid", ft.name, m)
             text = ft.norm.text
-            for s, e, key, cases in self._name_hits(text):
+            for s, e, key, cases in self._name_hits(text, sorted(by_field.get(fi, ()))):
                 a, b = ft.norm.span_a(s, e)
                 if not _HAN.search(key) and not _latin_boundary(original, a, b):
                     continue  # part of a longer systematic name: "4-(...)piperidine-1-carboxylate"

@@ -55,8 +55,10 @@ def build_snapshot(settings: Settings | None = None, normalizer: Normalizer | No
             raise ValueError(f"{path.name}: family {lx.family!r} is defined twice")
         lexicons[lx.family] = lx
     normalizer = normalizer or Normalizer()
-    matcher = Matcher(list(lexicons.values()), normalizer)
     checks = tuple(available_checks(lexicons, settings, policy, normalizer))
+    # checks with keys of their own (chemical names) share the automaton pass
+    external = {c.name: c.automaton_keys() for c in checks if hasattr(c, "automaton_keys")}
+    matcher = Matcher(list(lexicons.values()), normalizer, external)
     known = {r.id for r in policy.rules}
     for c in checks:
         missing = set(c.rule_ids) - known

@@ -156,6 +156,7 @@ class FamilyResult:
     grey: list[Hit] = field(default_factory=list)
     phrases: set[str] = field(default_factory=set)  # co-term phrases present in the listing
     phrase_spans: dict = field(default_factory=dict)  # phrase -> [(field index, start, end)] in view A
+    external: list = field(default_factory=list)  # [(field index, start, end, value)] of a check's own keys
 
     def has(self, *signals: str) -> bool:
         return any(s in self.fired for s in signals)
@@ -200,9 +201,15 @@ class _Raw:
 
 
 class Matcher:
-    def __init__(self, lexicons: list[Lexicon], normalizer: Normalizer):
+    def __init__(self, lexicons: list[Lexicon], normalizer: Normalizer,
+                 external: dict[str, dict[str, object]] | None = None):
+        """``external``: keys a check wants found in view A (family -> {folded key: value}), so that
+        one automaton pass serves it too; their matches come back unfiltered in
+        ``FamilyResult.external`` and the check applies its own boundaries."""
         self.normalizer = normalizer
-        self.families = [lx.family for lx in lexicons]
+        self.families = [lx.family for lx in lexicons] + [f for f in (external or {}) if f not in
+                                                            {lx.family for lx in lexicons}]
+        self._external_values: dict[tuple[str, str], object] = {}
         self._entries: list[_Entry] = []
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
@@ -278,6 +285,10 @@ class Matcher:
             if fuzzy_choices:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
 
+        for fam, keys in (external or {}).items():
+            for key, value in keys.items():
+                self._external_values[(fam, key)] = value
+                keys_a[key].append(_Payload("external", fam, -1, key, False))
         for key, payloads in keys_a.items():
             auto_a.add_word(key, (len(key), tuple(payloads)))
         for key, payloads in keys_b.items():
@@ -310,6 +321,11 @@ class Matcher:
                             0, len(ft.norm.text), method="rule"))
         by_family: dict[str, list[_Raw]] = defaultdict(list)
         for r in raws:
+            if r.payload.kind == "external":
+                if r.b is None:
+                    results[r.payload.family].external.append(
+                        (r.field, r.a_s, r.a_e, self._external_values[(r.payload.family, r.payload.form)]))
+                continue
             by_family[r.payload.family].append(r)
         for fam in self.families:
             res = results[fam]
