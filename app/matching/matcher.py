@@ -16,6 +16,7 @@ Terms marked ``reveals`` (pinyin) are de-obfuscated by nature: their hits carry 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -347,10 +348,16 @@ class Matcher:
         text = norm.deobf if view_b else norm.text
         auto = self._auto_b if view_b else self._auto_a
         n = len(text)
+        if view_b:
+            reveals = norm.b_reveals()
+            if not reveals:
+                return  # view B shows nothing view A does not
         for end, (klen, payloads) in auto.iter(text):
             s, e = end - klen + 1, end + 1
-            bounded = (s == 0 or not _word_char(text[s - 1])) and (e == n or not _word_char(text[e]))
             if view_b:
+                k = bisect_left(reveals, s)
+                if k == len(reveals) or reveals[k] >= e:
+                    continue  # no revealing position inside: a copy of a view-A match
                 flags = norm.flags_b_own(s, e)
                 if not flags & _B_REVEALS:
                     continue  # view A already sees it (or it is a mere skeleton collision)
@@ -360,6 +367,7 @@ class Matcher:
                 b = (s, e)
             else:
                 a_s, a_e, b = s, e, None
+            bounded = (s == 0 or not _word_char(text[s - 1])) and (e == n or not _word_char(text[e]))
             for p in payloads:
                 if p.boundary and not bounded:
                     continue

@@ -212,7 +212,7 @@ class NormText:
     ``starts``/``ends``/``flags`` of view A are materialised on first use (:meth:`maps`)."""
 
     __slots__ = ("original", "text", "_starts", "_ends", "_flags", "_recipe", "deobf", "b2a", "bflags", "bpre",
-                 "_any")
+                 "_any", "_reveals")
 
     def __init__(self, original: str, text: str, recipe, deobf: str, b2a: list[int] | None,
                  bflags: bytearray | None, bpre: str):
@@ -223,6 +223,7 @@ class NormText:
         self._ends: list[int] | None = None
         self._flags: bytearray | None = None
         self._any: int | None = None
+        self._reveals: list[int] | None = None
         self.deobf = deobf          # view B
         self.b2a = b2a              # None = identity map B -> A
         self.bflags = bflags        # flags added by view B (separator, homoglyph)
@@ -293,6 +294,19 @@ class NormText:
         """All flags of a view-B span, view A's included."""
         a_s, a_e = self.b_to_a(s, e)
         return self.flags_b_own(s, e) | self.flags_a(a_s, a_e)
+
+    def b_reveals(self) -> list[int]:
+        """Sorted view-B positions where view B differs from view A in a way that can reveal
+        something (a separator removed before it, a look-alike folded, a digit or symbol read as a
+        letter). Empty: nothing in view B is new, and it need not be searched at all."""
+        got = self._reveals
+        if got is None:
+            pre, deobf = self.bpre, self.deobf
+            got = [m.start() for m in _LEET_SOURCE_RE.finditer(pre) if pre[m.start()] != deobf[m.start()]]
+            if self.bflags is not None:
+                got = sorted(set(got) | {i for i, f in enumerate(self.bflags) if f})
+            self._reveals = got
+        return got
 
     def flags_b_own(self, s: int, e: int) -> int:
         """The flags view B adds to a span (separator, homoglyph, leet); cheap: no view-A map."""
