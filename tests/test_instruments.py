@@ -176,12 +176,10 @@ def test_masked_vowels_block(engine):
     assert blocked_class(d) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="the normaliser has no masked-character pass ('*' for a vowel): the "
-                   "lexicon matches 'st*n g*n' literally, so no de-obfuscation and no distortion point "
-                   "(app/normalization is out of this change's scope; reported to the lead)")
 def test_masked_vowels_earn_the_distortion_point(engine):
     d = moderate(engine, "st*n g*n 50,000,000V flashlight")
-    assert any(v.rule_id == "circumvention.keyword_distortion" for v in d.violations)
+    dist = [v for v in d.violations if v.rule_id == "circumvention.keyword_distortion"]
+    assert dist and "masked" in dist[0].detail["transforms"]
 
 
 def test_genuine_turkish_earns_no_distortion_point(engine):

@@ -244,3 +244,14 @@ def test_ascii_fast_regex_finds_the_same_runs(src):
 def test_latin_letters_of_other_languages_are_not_look_alikes(norm, word):
     t = norm.normalize(word)
     assert not any(f & 4 for f in (t.flags or b""))
+
+
+def test_a_star_inside_a_word_is_masking_not_spacing(norm):
+    from app.normalization import transform_labels
+
+    t = norm.normalize("st*n g*n")
+    assert t.deobf == "st*n g*n"          # not collapsed into "st*ngn" by the separator pass
+    assert t.b_reveals() == [2, 6]
+    assert transform_labels(t.flags_b_own(0, 8)) == ["masked"]
+    assert norm.normalize("v*a*p*e").deobf == "vape"   # stars between single letters are separators
+    assert 1 not in norm.normalize("5* hotel").b_reveals()  # a star after a number masks nothing

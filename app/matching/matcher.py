@@ -28,6 +28,7 @@ from app.matching.lexicon import Lexicon
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
+    FLAG_MASK,
     FLAG_SEPARATOR,
     NormText,
     Normalizer,
@@ -35,7 +36,21 @@ from app.normalization.text import (
 )
 
 _NO_BOUNDARY_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\u0e00-\u0e7f]")
-_B_REVEALS = FLAG_SEPARATOR | FLAG_LEET | FLAG_HOMOGLYPH
+_B_REVEALS = FLAG_SEPARATOR | FLAG_LEET | FLAG_HOMOGLYPH | FLAG_MASK
+_VOWELS = frozenset("aeiou")
+MASK_MIN_LETTERS = 4
+
+
+def masked_variants(key: str) -> list[str]:
+    """A Latin view-B key with one vowel, or every vowel, written as ``*`` ("st*n gun", "st*n g*n")."""
+    if not key.isascii() or sum(c.isalpha() for c in key) < MASK_MIN_LETTERS:
+        return []
+    pos = [i for i, c in enumerate(key) if c in _VOWELS and 0 < i < len(key) - 1
+           and key[i - 1].isalpha() and key[i + 1].isalpha()]
+    out = [key[:i] + "*" + key[i + 1:] for i in pos]
+    if len(pos) > 1:
+        out.append("".join("*" if i in pos else c for i, c in enumerate(key)))
+    return out
 _TOKEN = re.compile(r"[^\W_]{3,}")
 FUZZY_MIN_LEN = 6
 FUZZY_MAX_TOKENS = 64
@@ -236,6 +251,8 @@ class Matcher:
             targets = [(keys_a, a), (keys_b, b)]
             if squeezed != b and len(squeezed) >= 5:
                 targets.append((keys_b, squeezed))
+            if payload_kind == "term":
+                targets.extend((keys_b, v) for v in masked_variants(b))
             for keys, key in targets:
                 if p not in keys[key]:
                     keys[key].append(p)

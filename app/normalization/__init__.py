@@ -17,6 +17,7 @@ Every position of either view maps back to a ``[start, end)`` range of the origi
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
+    FLAG_MASK,
     FLAG_NORMALIZED,
     FLAG_SEPARATOR,
     FLAG_ZERO_WIDTH,
@@ -28,6 +29,7 @@ from app.normalization.text import (
 __all__ = [
     "FLAG_HOMOGLYPH",
     "FLAG_LEET",
+    "FLAG_MASK",
     "FLAG_NORMALIZED",
     "FLAG_SEPARATOR",
     "FLAG_ZERO_WIDTH",

@@ -21,13 +21,14 @@ FLAG_ZERO_WIDTH = 2   # a zero-width / format character was removed right before
 FLAG_HOMOGLYPH = 4    # a look-alike character (Cyrillic/Greek/...) folded to Latin
 FLAG_SEPARATOR = 8    # separators between single characters were removed right before this character
 FLAG_LEET = 16        # a digit or symbol read as a letter
-DEOBF_FLAGS = FLAG_ZERO_WIDTH | FLAG_HOMOGLYPH | FLAG_SEPARATOR | FLAG_LEET
+FLAG_MASK = 32        # a letter hidden behind "*" ("st*n g*n")
+DEOBF_FLAGS = FLAG_ZERO_WIDTH | FLAG_HOMOGLYPH | FLAG_SEPARATOR | FLAG_LEET | FLAG_MASK
 # Flags that describe something removed *before* the character: inside a span they count only when
 # they are not on its first character.
 _BEFORE_FLAGS = FLAG_ZERO_WIDTH | FLAG_SEPARATOR
 
 _LABELS = ((FLAG_ZERO_WIDTH, "zero_width"), (FLAG_HOMOGLYPH, "homoglyph"),
-           (FLAG_SEPARATOR, "separator"), (FLAG_LEET, "leet"))
+           (FLAG_SEPARATOR, "separator"), (FLAG_LEET, "leet"), (FLAG_MASK, "masked"))
 
 
 def transform_labels(flags: int) -> list[str]:
@@ -56,14 +57,17 @@ def _skeleton(text: str) -> str:
 _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "¢": "c"}
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
 _LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
+# "*" standing for a letter inside a word; lexicon terms get masked variants in view B (matcher)
+_MASK_RE = re.compile(r"(?<=[^\W\d_])\*(?=[^\W\d_])")
 _LEET_SOURCE_RE = re.compile("[" + re.escape("".join(sorted(_LEET_SOURCE))) + "]")
 # Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e"; for Han, two
 # single characters are already a word: "烟 油".
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
 _HAN_CHAR = r"[\u3400-\u9fff\uf900-\ufaff]"
-_SEP_RUN = re.compile(rf"\b\w(?:{_SEP}\w\b){{2,}}|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
+# (a run does not start or end against "*" inside a word: "st*n g*n" is masking, not spacing)
+_SEP_RUN = re.compile(rf"(?<!\w\*)\b\w(?:{_SEP}\w\b){{2,}}(?!\*\w)|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
 # The same pattern for ASCII text, where \w means the same and the ASCII flag is ~3x faster.
-_SEP_RUN_ASCII = re.compile(rf"\b\w(?:{_SEP}\w\b){{2,}}", re.ASCII)
+_SEP_RUN_ASCII = re.compile(rf"(?<!\w\*)\b\w(?:{_SEP}\w\b){{2,}}(?!\*\w)", re.ASCII)
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -303,6 +307,9 @@ class NormText:
         if got is None:
             pre, deobf = self.bpre, self.deobf
             got = [m.start() for m in _LEET_SOURCE_RE.finditer(pre) if pre[m.start()] != deobf[m.start()]]
+            masks = [m.start() for m in _MASK_RE.finditer(pre)]
+            if masks:
+                got = sorted(set(got) | set(masks))
             if self.bflags is not None:
                 got = sorted(set(got) | {i for i, f in enumerate(self.bflags) if f})
             self._reveals = got
@@ -316,6 +323,8 @@ class NormText:
             for f in self.bflags[s + 1:e]:
                 acc |= f
         pre = self.bpre
+        if _MASK_RE.search(pre, s, e):
+            acc |= FLAG_MASK
         m = _LEET_SOURCE_RE.search(pre, s, e)
         if m is not None:  # a digit or symbol read as a letter (a symbol only when a letter follows)
             deobf = self.deobf
