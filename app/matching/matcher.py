@@ -234,6 +234,7 @@ class Matcher:
         auto_b = ahocorasick.Automaton()
         keys_a: dict[str, list[_Payload]] = defaultdict(list)
         keys_b: dict[str, list[_Payload]] = defaultdict(list)
+        keys_m: dict[str, list[_Payload]] = defaultdict(list)  # masked variants ("st*n g*n")
 
         def add(form: str, payload_kind: str, family: str, entry: int, boundary: bool | None) -> None:
             a = normalizer.term_a(form)
@@ -252,7 +253,7 @@ class Matcher:
             if squeezed != b and len(squeezed) >= 5:
                 targets.append((keys_b, squeezed))
             if payload_kind == "term":
-                targets.extend((keys_b, v) for v in masked_variants(b))
+                targets.extend((keys_m, v) for v in masked_variants(b))
             for keys, key in targets:
                 if p not in keys[key]:
                     keys[key].append(p)
@@ -311,6 +312,14 @@ class Matcher:
             auto_a.add_word(key, (len(key), tuple(payloads)))
         for key, payloads in keys_b.items():
             auto_b.add_word(key, (len(key), tuple(payloads)))
+        # masked variants live in an automaton of their own, searched only in text that has a "*"
+        # inside a word: they multiply the keys, and ordinary text never needs them
+        auto_m = ahocorasick.Automaton()
+        for key, payloads in keys_m.items():
+            auto_m.add_word(key, (len(key), tuple(payloads)))
+        if keys_m:
+            auto_m.make_automaton()
+        self._auto_m = auto_m if keys_m else None
         auto_a.make_automaton()
         auto_b.make_automaton()
         self._auto_a = auto_a
@@ -364,12 +373,20 @@ class Matcher:
     def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
         text = norm.deobf if view_b else norm.text
         auto = self._auto_b if view_b else self._auto_a
-        n = len(text)
         if view_b:
             reveals = norm.b_reveals()
             if not reveals:
                 return  # view B shows nothing view A does not
-        for end, (klen, payloads) in auto.iter(text):
+            if self._auto_m is not None and norm.has_masks():
+                self._scan_hits(fi, norm, out, text, self._auto_m.iter(text), reveals)
+            self._scan_hits(fi, norm, out, text, auto.iter(text), reveals)
+        else:
+            self._scan_hits(fi, norm, out, text, auto.iter(text), None)
+
+    def _scan_hits(self, fi: int, norm: NormText, out: list[_Raw], text: str, hits, reveals) -> None:
+        view_b = reveals is not None
+        n = len(text)
+        for end, (klen, payloads) in hits:
             s, e = end - klen + 1, end + 1
             if view_b:
                 k = bisect_left(reveals, s)

@@ -58,16 +58,16 @@ _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "�
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
 _LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
 # "*" standing for a letter inside a word; lexicon terms get masked variants in view B (matcher)
-_MASK_RE = re.compile(r"(?<=[^\W\d_])\*(?=[^\W\d_])")
+_MASK_RE = re.compile(r"\*(?<=[^\W\d_]\*)(?=[^\W\d_])")  # (starts with the literal: fast)
 _LEET_SOURCE_RE = re.compile("[" + re.escape("".join(sorted(_LEET_SOURCE))) + "]")
 # Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e"; for Han, two
 # single characters are already a word: "烟 油".
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
 _HAN_CHAR = r"[\u3400-\u9fff\uf900-\ufaff]"
 # (a run does not start or end against "*" inside a word: "st*n g*n" is masking, not spacing)
-_SEP_RUN = re.compile(rf"(?<!\w\*)\b\w(?:{_SEP}\w\b){{2,}}(?!\*\w)|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
+_SEP_RUN = re.compile(rf"\b\w(?<!\w\*\w)(?:{_SEP}\w\b){{2,}}(?!\*\w)|(?<!\w){_HAN_CHAR}(?:{_SEP}{_HAN_CHAR}(?!\w))+")
 # The same pattern for ASCII text, where \w means the same and the ASCII flag is ~3x faster.
-_SEP_RUN_ASCII = re.compile(rf"(?<!\w\*)\b\w(?:{_SEP}\w\b){{2,}}(?!\*\w)", re.ASCII)
+_SEP_RUN_ASCII = re.compile(rf"\b\w(?<!\w\*\w)(?:{_SEP}\w\b){{2,}}(?!\*\w)", re.ASCII)
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -307,13 +307,17 @@ class NormText:
         if got is None:
             pre, deobf = self.bpre, self.deobf
             got = [m.start() for m in _LEET_SOURCE_RE.finditer(pre) if pre[m.start()] != deobf[m.start()]]
-            masks = [m.start() for m in _MASK_RE.finditer(pre)]
+            masks = [m.start() for m in _MASK_RE.finditer(pre)] if "*" in pre else []
             if masks:
                 got = sorted(set(got) | set(masks))
             if self.bflags is not None:
                 got = sorted(set(got) | {i for i, f in enumerate(self.bflags) if f})
             self._reveals = got
         return got
+
+    def has_masks(self) -> bool:
+        """Whether a "*" stands inside a word in view B."""
+        return "*" in self.bpre and _MASK_RE.search(self.bpre) is not None
 
     def flags_b_own(self, s: int, e: int) -> int:
         """The flags view B adds to a span (separator, homoglyph, leet); cheap: no view-A map."""
