@@ -194,7 +194,6 @@ class _Entry:
     signal: str
     strength: str
     coterms: "_Coterms"       # expanded signal names and folded phrases
-    form_of: dict             # folded key -> form as written
     reveals: str | None = None  # the forms are a disguise themselves (pinyin): hits are de-obfuscated
 
 
@@ -276,9 +275,7 @@ class Matcher:
             for term in lx.terms:
                 idx = len(self._entries)
                 self._entries.append(_Entry(lx.family, term.id, term.signal, term.strength,
-                                            expand(term.coterms),
-                                            {normalizer.term_a(f): f for f in term.forms},
-                                            term.reveals))
+                                            expand(term.coterms), term.reveals))
                 for form in term.forms:
                     add(form, "term", lx.family, idx, term.boundary)
                     if term.fuzzy and len(normalizer.term_a(form)) >= FUZZY_MIN_LEN:

@@ -75,7 +75,6 @@ _MULTISPACE = re.compile(" {2,}")
 # printable ASCII | CJK ideographs (folding leaves both as they are, bar case) | anything else
 _SEGMENT = re.compile(r"(?P<ascii>[ -~]+)|(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff]+)|[^ -~\u3400-\u4dbf\u4e00-\u9fff]+")
 
-_ZERO_WIDTH = "zw"  # marker in the folding table: deleted, and it is distortion inside a word
 
 
 def _is_invisible(ch: str) -> bool:
