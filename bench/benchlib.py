@@ -36,6 +36,12 @@ def listings_dir(arg: str | None = None) -> Path:
     return Path(env) if env else DEFAULT_LISTINGS_DIR
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """All rows of one listing CSV (title, category, description, source)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 @dataclass
 class BenchData:
     listings: list[dict]          # Listing JSON objects (title + description)

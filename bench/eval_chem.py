@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,14 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, also when loaded by a test
 from app.models import Listing  # noqa: E402
+from benchlib import listings_dir, read_rows  # noqa: E402
 
-DEFAULT_DIR = ROOT.parent / "shared" / "data" / "listings"
-
-
-def read_rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+DEFAULT_DIR = listings_dir()
 
 
 def evaluate(engine, directory: Path = DEFAULT_DIR) -> dict:

@@ -21,8 +21,6 @@ topic or a shop path, not a marketplace category, and the instrument rules do no
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import sys
 import time
 from collections import Counter
@@ -32,26 +30,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, also when loaded by a test
 from app.models import Listing  # noqa: E402
+from benchlib import DEFAULT_LISTINGS_DIR as DEFAULT_DIR, listings_dir, read_rows  # noqa: E402
 
 FAMILY = "controlled_instrument"
-DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "listings"
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "eval_instruments.md"
 MAX_QUOTED = 40
 QUOTE_CHARS = 70
 POSITIVE_FILE = "knives_weapons.csv"
 NEGATIVE_FILES = ("hard_negatives.csv", "benign_titles.csv")
 TARGET_FP = {"hard_negatives.csv": 0.02, "benign_titles.csv": 0.005}
-
-
-def listings_dir() -> Path:
-    v = os.environ.get("MODERATE_LISTINGS_DIR")
-    return Path(v) if v else DEFAULT_DIR
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def outcome(engine, idx: int, row: dict[str, str]):

@@ -24,8 +24,6 @@ Also importable: :func:`evaluate` returns an :class:`EvalReport`; the test-suite
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,10 +33,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, also when loaded by a test
 from app.models import Listing  # noqa: E402
+from benchlib import DEFAULT_LISTINGS_DIR as DEFAULT_DIR, listings_dir, read_rows  # noqa: E402
 
 FAMILY = "e_cigarette"
-DEFAULT_DIR = REPO_ROOT.parent / "shared" / "data" / "listings"
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "eval_listings.md"
 MAX_QUOTED = 40          # quoted titles in the committed report (licence note of the data README)
 QUOTE_CHARS = 70
@@ -52,16 +51,6 @@ TARGET_FP = {"benign_titles.csv": 0.005, "hard_negatives.csv": 0.02}
 # bottles and a wholesaler's house-brand parts whose titles name no e-cigarette word; catching them
 # would take the catalogue's own product names (see bench/results/eval_listings.md).
 RECALL_FLOOR = 0.915
-
-
-def listings_dir() -> Path:
-    v = os.environ.get("MODERATE_LISTINGS_DIR")
-    return Path(v) if v else DEFAULT_DIR
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def make_listing(idx: int, row: dict[str, str], with_category: bool) -> Listing | None:
