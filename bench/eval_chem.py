@@ -37,7 +37,8 @@ def evaluate(engine, directory: Path = DEFAULT_DIR) -> dict:
         rules = {v.rule_id for v in d.violations}
         c["rows"] += 1
         for rule in ("chem.prohibited", "chem.restricted_unqualified", "chem.restricted_qualified",
-                     "chem.cas_attribute_missing", "data.cas_invalid"):
+                     "chem.cas_attribute_missing", "data.cas_invalid", "chem.cas_near_miss",
+                     "chem.name_near_miss", "chem.identity_mismatch", "data.structure_invalid"):
             if rule in rules:
                 c[rule] += 1
                 examples.setdefault(rule, []).append(f"{r['title'][:50]} | {r['description'][:40]}")

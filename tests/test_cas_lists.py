@@ -75,9 +75,60 @@ def test_build_is_reproducible(tmp_path, shared_dir):
     src = shared_dir / "data" / "chem"
     if not (src / "hazardous_catalogue_2015.csv").is_file():
         pytest.skip(f"chemical source tables absent ({src})")
-    assert build.main(["--src", str(src), "--out", str(tmp_path)]) == 0
-    for name in ("prohibited.csv", "restricted.csv", "no_cas.csv", "rejected.csv"):
+    pde5 = shared_dir / "data" / "pde5"
+    assert build.main(["--src", str(src), "--pde5", str(pde5), "--out", str(tmp_path)]) == 0
+    for name in ("prohibited.csv", "restricted.csv", "no_cas.csv", "rejected.csv", "structures.csv", "COVERAGE.md"):
         assert (tmp_path / name).read_bytes() == (LISTS / name).read_bytes(), f"cas_lists/{name} is stale"
+
+
+# ------------------------------------------------------------------ structures.csv (self-tests)
+def test_structures_are_sourced_keyed_and_belong_to_listed_cas():
+    from app.checks import chemstruct
+
+    listed = {r["cas"]: kind for kind in ("prohibited", "restricted") for r in rows(f"{kind}.csv")}
+    rs = rows("structures.csv")
+    assert len(rs) > 2000
+    key = re.compile(r"[A-Z]{14}")
+    for r in rs:
+        assert r["source"].strip() and (r["smiles"] or r["inchikey"]), r
+        assert r["keys"] and all(key.fullmatch(k) for k in r["keys"].split(";")), r
+        if r["kind"] in ("prohibited", "restricted"):
+            # a structure only for a listed CAS, under the list the CAS is on, with a formula
+            assert listed.get(r["cas"]) == r["kind"], r["cas"]
+            assert chemstruct.formula_counts(r["formula"]) is not None, r
+        else:
+            assert r["kind"] == "sexual_health" and r["group"] in ("approved_pde5", "pde5_analogue", "other_sexual_drug")
+        if r["smiles"]:
+            p = chemstruct.parse_smiles(r["smiles"])
+            assert p.problem is None, r
+            # the precomputed keys are what the check computes today (else: rebuild cas_lists)
+            assert set(p.keys) <= set(r["keys"].split(";")), r["cas"]
+        if r["inchikey"]:
+            assert chemstruct.INCHIKEY.fullmatch(r["inchikey"]) and r["inchikey"][:14] in r["keys"]
+    # the CAS the shared VERIFICATION.md found wrongly mapped by the structure source are left out
+    assert not {"63938-10-3", "15123-69-0"} & {r["cas"] for r in rs}
+
+
+def test_structure_formula_agrees_with_the_smiles_for_most_rows():
+    """Formula (source) and SMILES (source) of one row are two fields of one record; RDKit's formula of
+    the SMILES must agree except for a few hypervalent / charged inorganic records."""
+    from app.checks import chemstruct
+
+    rs = [r for r in rows("structures.csv") if r["smiles"] and r["formula"]]
+    disagree = [r["cas"] for r in rs
+                if chemstruct.parse_smiles(r["smiles"]).formula != chemstruct.formula_counts(r["formula"])]
+    assert len(disagree) / len(rs) < 0.03, disagree[:20]
+
+
+def test_coverage_report_is_honest():
+    text = (LISTS / "COVERAGE.md").read_text(encoding="utf-8")
+    structs = rows("structures.csv")
+    for kind in ("prohibited", "restricted"):
+        n = len(rows(f"{kind}.csv"))
+        with_structure = sum(1 for r in structs if r["kind"] == kind)
+        assert f"| **all {kind}** | {kind} | **{n}** |" in text
+        assert f"**{with_structure}** ({100 * with_structure / n:.1f} %)" in text
+    assert "no structure and no formula" in text and "63938-10-3" in text
 
 
 def test_build_rejects_bad_check_digits(tmp_path):

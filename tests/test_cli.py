@@ -262,7 +262,7 @@ def test_policy_json_lists_rules_checks_and_digests():
     e = rules["ecig.e_liquid"]
     assert (e["category"], e["action"], e["violation_class"], e["points"]) == ("e_cigarette", "block", "B", 2)
     assert e["effective_from"] == "2021-12-09" and e["implemented"] is True and e["in_force"] is True
-    assert rules["live.banned"]["implemented"] is False  # no check for that family yet
+    assert rules["live.banned"]["implemented"] is True  # app/checks/live.py (issue 4)
     assert rules["live.removed"]["in_force"] is False          # expired 2021-11-30
     assert set(doc["data_digests"]) >= {"policy/policy.yaml", "lexicons/e_cigarette.yaml"}
     assert all(len(v) == 64 for v in doc["data_digests"].values())

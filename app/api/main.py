@@ -31,10 +31,15 @@ Reload
     With ``uvicorn --workers N`` a POST reaches one worker only: send SIGHUP to every worker process
     (or SIGHUP the supervisor, which restarts the workers).
 
-    **Access control:** until authentication lands, ``/v1/admin/*`` answers only loopback clients
-    (127.0.0.0/8, ::1, IPv4-mapped loopback, and Starlette's TestClient host ``testclient``); any
-    other client gets 403. Behind a reverse proxy on the same host every client looks like
-    loopback, so do not expose ``/v1/admin/`` through such a proxy.
+    **Access control:** ``/v1/admin/reload`` answers a request with an admin API key, or without a
+    key a loopback client (127.0.0.0/8, ::1, IPv4-mapped loopback, and Starlette's TestClient host
+    ``testclient``); any other client gets 403. Behind a reverse proxy on the same host every
+    client looks like loopback, so do not expose ``/v1/admin/`` through such a proxy.
+
+Store, review, auth (issue 8; ``app/store``, ``app/review``, ``app/auth``, docs/store-and-review.md)
+    Every decision is stored before it is answered (``?store=false`` bypasses); review queue,
+    verdicts, appeals, replay, seller points and API keys are routes of :mod:`app.review.api`,
+    the review UI is ``/review/`` (:mod:`app.review.ui`).
 
 ``app.state``
     ``engine`` (:class:`~app.engine.Engine` or None until loaded), ``settings``, ``metrics``
@@ -68,6 +73,9 @@ from starlette.responses import Response
 from app.api import errors
 from app.api.errors import ApiError, json_response, json_type, validation_error
 from app.api.metrics import Metrics, MetricsMiddleware
+from app import review
+from app.auth.deps import require_admin_or_loopback, require_role
+from app.review.api import store_decisions
 from app.api.schemas import (
     BatchRequest,
     BatchResponse,
@@ -390,6 +398,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                           "succeeds: %s", app.state.load_error)
         if app.state.engine is not None:
             app.state.metrics.set_policy_version(app.state.engine.snapshot.version)
+        await review.startup(app)  # the store: alembic upgrade head (app/store/migrations)
         uninstall = _install_sighup(app)
         try:
             yield
@@ -412,6 +421,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         metrics.set_policy_version(engine.snapshot.version)
     errors.install(app)
+    review.install(app, settings)  # store, auth, review queue + UI, seller points (app/review, app/auth)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     # ------------------------------------------------------------------ moderation
@@ -419,12 +429,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
               summary="Moderate one listing", tags=["moderation"])
     async def moderate(request: Request) -> Response:
         """One Listing in, one Decision out. The body limit is ``Settings.max_body_bytes``."""
+        if settings.require_publisher_key:
+            await require_role(request, "publisher")
         engine = _engine(request)
         listing = _listing(parse_json(await read_body(request, settings.max_body_bytes)))
         snap = engine.snapshot  # once: the whole request decides on one snapshot
         decision = engine.moderate(listing, snap=snap)
         metrics.observe_decision(decision)
-        return Response(_decision_bytes(decision), media_type=JSON)
+        # answered only once stored (or bypassed with store=false): see app/review/api.py
+        (decision,), headers = await store_decisions(request, [(listing, decision)], snap.policy)
+        return Response(_decision_bytes(decision), media_type=JSON, headers=headers)
 
     @app.post("/v1/moderate/batch", response_model=BatchResponse, responses=_BODY_ERRORS,
               openapi_extra=_json_body("BatchRequest"), summary="Moderate 1–1,000 listings", tags=["moderation"])
@@ -432,11 +446,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         """``{"listings": [...]}`` in, ``{"decisions": [...]}`` out in the same order. Each listing is
         validated on its own: a bad one gets ``{"error": {...}}`` (field ``listings[i]....``) in its
         slot and the others are still decided. The body limit is ``Settings.max_batch_body_bytes``."""
+        if settings.require_publisher_key:
+            await require_role(request, "publisher")
         engine = _engine(request)
         data = parse_json(await read_body(request, settings.max_batch_body_bytes))
         items = _batch_items(data, settings.max_batch)
         snap = engine.snapshot  # once for the whole batch
-        out: list[bytes] = []
+        out: list[Any] = []
+        decided: list[tuple[Listing, Decision]] = []
         slice_start = time.perf_counter()
         for i, item in enumerate(items):
             try:
@@ -450,11 +467,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             else:
                 decision = engine.moderate(listing, snap=snap)
                 metrics.observe_decision(decision)
-                out.append(_decision_bytes(decision))
+                out.append(len(decided))  # its slot: serialised once stored
+                decided.append((listing, decision))
             if time.perf_counter() - slice_start > BATCH_SLICE_SECONDS:
                 await asyncio.sleep(0)  # let other requests run between slices
                 slice_start = time.perf_counter()
-        return Response(b'{"decisions":[' + b",".join(out) + b"]}", media_type=JSON)
+        stored, headers = await store_decisions(request, decided, snap.policy, source="batch")
+        out = [_decision_bytes(stored[x]) if isinstance(x, int) else x for x in out]
+        return Response(b'{"decisions":[' + b",".join(out) + b"]}", media_type=JSON, headers=headers)
 
     # ------------------------------------------------------------------ operations
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process is up")
@@ -478,7 +498,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "loaded_at": snap.loaded_at,
             "reloads": engine.reloads,
             "checks": [getattr(c, "name", type(c).__name__) for c in snap.checks],
+            "classifier": _classifier_status(request.app.state.settings, snap),
         })
+
+    def _classifier_status(settings: Settings, snap) -> dict[str, Any]:
+        """Whether the text classifier is loaded (issue 7), and which model file it runs."""
+        check = next((c for c in snap.checks if getattr(c, "name", "") == "classifier"), None)
+        if check is not None:
+            return {"loaded": True, "model": snap.policy.classifier.model, "sha256": check.sha256,
+                    "categories": sorted(check.thresholds)}
+        if not settings.classifier:
+            return {"loaded": False, "reason": "disabled (MODERATE_CLASSIFIER=off)"}
+        return {"loaded": False, "reason": "the policy has no classifier: section"}
 
     policy_cache: dict[str, Any] = {}
 
@@ -499,13 +530,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.post("/v1/admin/reload", response_model=ReloadResult, tags=["admin"], summary="Reload the data files",
-              responses={403: {**_ERR, "description": "Not a loopback client"},
+              responses={403: {**_ERR, "description": "Neither an admin API key nor a loopback client"},
                          409: {**_ERR, "description": "A data file is broken; the old data keeps serving"}})
     async def admin_reload(request: Request) -> Response:
-        """Re-read the policy and lexicons and swap the snapshot atomically. Loopback clients only
-        until authentication lands (see the module docstring). A broken file answers 409
+        """Re-read the policy and lexicons and swap the snapshot atomically. An admin API key or a
+        loopback client (see the module docstring). A broken file answers 409
         ``reload_failed`` with ``field`` naming the file; the previous snapshot keeps serving."""
-        _require_loopback(request)
+        await require_admin_or_loopback(request, is_loopback)  # an admin key, or a loopback client
         return json_response(await reload_data(request.app, "http"))
 
     def custom_openapi() -> dict[str, Any]:

@@ -18,8 +18,30 @@ Findings:
 Dates: a permit is expired when ``valid_until`` < the listing's ``as_of`` (or today, UTC, when the
 listing has none) -- the same date the engine evaluates the policy at for API requests.
 
-Not in this pass: salts/hydrates/structures (SMILES, InChI), fuzzy names, MF comparison
-(``chem.identity_mismatch``), names of source entries without a CAS (``cas_lists/no_cas.csv``).
+Structures (``app/checks/chemstruct.py``, RDKit): a ``SMILES`` / ``InChI`` / ``InChIKey`` attribute, an
+``InChI=`` string or InChIKey anywhere in the text, and a SMILES labelled ``SMILES:`` in the text are
+reduced to connectivity keys (salts, hydrates and solvates stripped to their parent) and matched
+against ``cas_lists/structures.csv``: a listed substance found this way is an identity like a CAS
+(evidence method ``structure``); a sexual-health ingredient (../shared/data/pde5) found this way ->
+``sexual_health.drug_ingredient``. An attribute (or ``InChI=`` string) that does not parse ->
+``data.structure_invalid`` naming the field and the parser's complaint.
+
+Identity conflicts -> ``chem.identity_mismatch`` (review; both identities are judged, so the stricter
+decides): the ``MF`` attribute disagrees with the formula of a declared CAS or of the declared
+structure (differences of whole water molecules are a hydrate written either way, not a conflict);
+the declared structure is not the declared CAS's structure, or resolves to another listed substance.
+
+Near-miss names (``chem.name_near_miss``, review): a word or phrase of the title / keywords within a
+bounded Levenshtein distance of a listed Latin-script name (1 edit for names under 12 characters, 2
+from 12), method ``fuzzy``; never when the listing already identifies that substance.
+
+Ingredient mentions (policy settled question, see cas_lists/README.md): in a listing the
+e-cigarette family claims (e-liquid or hardware signals fired), a listed substance found *only by name*
+-- no CAS, no structure, not in a chemicals category -- is an ingredient of that product (nicotine in an
+e-liquid), judged by the e-cigarette rules, not a chemical offered for sale. A CAS or structure of it,
+or a chemicals category, makes it a chemical identity again (both rules apply).
+
+Not in this pass: names of source entries without a CAS (``cas_lists/no_cas.csv``).
 """
 
 from __future__ import annotations
@@ -31,11 +53,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
+from app.checks import chemstruct, qualifications
 from app.checks.base import Finding, PreparedListing
 from app.checks.chemids import (IdMatch, find_cas_in_text, find_ec_in_text, parse_cas_value,
                                 parse_ec_value)
 from app.models.decision import Evidence
+from app.models.listing import normalize_attribute_key
 from app.normalization import Normalizer
 
 MANUFACTURER = ("hazchem_safety_production_permit", "industrial_product_production_permit", "business_license")
@@ -80,6 +106,33 @@ class Seen:
     listed: Listed
     evidence: list[Evidence]
     in_attribute: bool = False
+    by_name_only: bool = True   # no CAS number and no structure names it
+
+
+# attribute keys (compared after app.models.listing.normalize_attribute_key)
+STRUCTURE_ATTRIBUTES = {
+    "SMILES": ("SMILES", "Canonical SMILES", "Isomeric SMILES", "SMILES code"),
+    "InChI": ("InChI", "Standard InChI"),
+    "InChIKey": ("InChIKey", "Standard InChIKey", "InChI Key"),
+}
+MF_ATTRIBUTES = ("MF", "Molecular Formula", "Formula", "Chemical Formula", "分子式")
+NOT_GIVEN = frozenset({"", "-", "--", "/", "n/a", "na", "none", "null", "nil", "unknown", "无", "暂无", "无数据"})
+_CAS_KEY, _EINECS_KEY, _EC_KEY = (normalize_attribute_key(k) for k in ("CAS No.", "EINECS No.", "EC No."))
+_STRUCTURE_KEYS = {kind: tuple(dict.fromkeys(normalize_attribute_key(n) for n in names))
+                   for kind, names in STRUCTURE_ATTRIBUTES.items()}
+_MF_KEYS = tuple(dict.fromkeys(normalize_attribute_key(n) for n in MF_ATTRIBUTES))
+
+
+def _attributes(listing) -> dict[str, tuple[str, str]]:
+    """Canonical attribute key -> (key as written, value), once per listing (the model guarantees one
+    value per canonical key)."""
+    return {normalize_attribute_key(k): (k, v) for k, v in listing.attributes.items()}
+
+
+FUZZY_MIN_LEN = 8          # shorter Latin names are too close to ordinary words to guess at
+FUZZY_MAX_WINDOWS = 160    # windows of 1-5 words per listing (title and keywords only)
+_WORD = re.compile(r"[^\W_][^\s;:/|&+*#@!?]*")
+_LATIN_NAME = re.compile(r"^[a-z0-9][a-z0-9 ,.'()\[\]+-]*$")
 
 
 def _read(path: Path) -> list[dict]:
@@ -102,11 +155,14 @@ class ChemicalCheck:
     families: ClassVar[tuple[str, ...]] = ()
     rule_ids: ClassVar[tuple[str, ...]] = (
         "chem.prohibited", "chem.restricted_qualified", "chem.restricted_unqualified",
-        "chem.cas_attribute_missing", "data.cas_invalid", "data.ec_invalid")
+        "chem.cas_attribute_missing", "chem.identity_mismatch", "chem.name_near_miss", "chem.cas_near_miss",
+        "data.cas_invalid", "data.ec_invalid", "data.structure_invalid", "sexual_health.drug_ingredient")
 
     def __init__(self, lists_dir: Path, chemicals_category: str = "Chemicals",
-                 normalizer: Normalizer | None = None):
+                 normalizer: Normalizer | None = None, ingredient_families: tuple[str, ...] = ("e_cigarette",)):
         self.lists_dir = Path(lists_dir)
+        self.ingredient_families = tuple(ingredient_families)
+        self.structures = chemstruct.StructureIndex(self.lists_dir / "structures.csv")
         self._category = category_parts(chemicals_category)
         self.listed: dict[str, Listed] = {}
         norm = normalizer or Normalizer()
@@ -124,6 +180,23 @@ class ChemicalCheck:
         # found by the engine's shared automaton (automaton_keys), not by a pass of our own
         self._names = {key: (key, tuple(sorted(cases)), bool(_HAN.search(key))) for key, cases in names.items()}
         self.name_count = len(names)
+        # near-miss names: Latin-script names long enough to guess at, bucketed by length
+        self._fuzzy: dict[int, tuple[list[str], list[tuple[str, ...]]]] = {}
+        for key, cases in sorted(names.items()):
+            if len(key) >= FUZZY_MIN_LEN and _LATIN_NAME.match(key) and sum(c.isalpha() for c in key) >= 6:
+                names_l, cases_l = self._fuzzy.setdefault(len(key), ([], []))
+                names_l.append(key)
+                cases_l.append(tuple(sorted(cases)))
+        self.fuzzy_name_count = sum(len(v[0]) for v in self._fuzzy.values())
+        # window length -> the names a window of that length may be a near miss of (one rapidfuzz call)
+        self._fuzzy_by_window: dict[int, tuple[list[str], list[tuple[str, ...]]]] = {}
+        for length, (names_l, cases_l) in sorted(self._fuzzy.items()):
+            b = _fuzzy_bound(length)
+            for n in range(length - b, length + b + 1):
+                got = self._fuzzy_by_window.setdefault(n, ([], []))
+                got[0].extend(names_l)
+                got[1].extend(cases_l)
+        self.cas_variants = one_digit_variants(self.listed)
 
     def automaton_keys(self) -> dict[str, tuple[str, tuple[str, ...], bool]]:
         """Listed names (folded like view A) -> (name, CAS numbers, is Chinese)."""
@@ -174,16 +247,22 @@ class ChemicalCheck:
                           method="rule")
             findings.append(Finding(rule, (ev,), tuple(sorted({"value": m.text, "problem": m.problem}.items()))))
 
-        def note(cas: str, ev: Evidence, in_attr: bool = False) -> None:
+        near: dict[str, list[Evidence]] = {}
+
+        def note(cas: str, ev: Evidence, in_attr: bool = False, strong: bool = True) -> None:
             listed = self.listed.get(cas)
             if listed is None:
+                if cas in self.cas_variants:
+                    near.setdefault(cas, []).append(ev)
                 return
             s = seen.setdefault(cas, Seen(listed, []))
             s.evidence.append(ev)
             s.in_attribute |= in_attr
+            s.by_name_only &= not strong
 
-        cas_attr = listing.attribute("CAS No.")
-        ec_attr = listing.attribute("EINECS No.") or listing.attribute("EC No.")
+        attrs = _attributes(listing)
+        cas_attr = attrs.get(_CAS_KEY)
+        ec_attr = attrs.get(_EINECS_KEY) or attrs.get(_EC_KEY)
         skip = set()
         if cas_attr is not None:
             key, value = cas_attr
@@ -205,6 +284,23 @@ class ChemicalCheck:
             for m in parse_ec_value(value):
                 if m.problem:
                     invalid("data.ec_invalid", field, m)
+        # declared structures: (field, start, end, Parsed)
+        structures: list[tuple[str, int, int, chemstruct.Parsed]] = []
+        for kind, names in _STRUCTURE_KEYS.items():
+            for name in names:
+                got = attrs.get(name)
+                if got is None:
+                    continue
+                key, value = got
+                field = f"attributes.{key}"
+                if field in skip:
+                    continue
+                skip.add(field)
+                stripped = value.strip()
+                if stripped.casefold() in NOT_GIVEN:
+                    continue
+                a = value.index(stripped)
+                structures.append((field, a, a + len(stripped), chemstruct.PARSERS[kind](stripped)))
 
         by_field: dict[int, list] = {}
         for fi, s, e, value in item.family(self.name).external:
@@ -216,13 +312,27 @@ class ChemicalCheck:
             for m in find_cas_in_text(original, chem_cat):
                 if m.problem:
                     invalid("data.cas_invalid", ft.name, m)
-                else:
+                elif m.canonical in self.listed or m.canonical in self.cas_variants:
                     note(m.canonical, Evidence(field=ft.name, start=m.start, end=m.end, text=m.text,
                                                matched=m.canonical, method="list",
                                                source=f"cas_lists:{m.canonical}"))
             for m in find_ec_in_text(original):
                 if m.problem:
                     invalid("data.ec_invalid", ft.name, m)
+            if "InChI=" in original:
+                for m in chemstruct.INCHI_IN_TEXT.finditer(original):
+                    structures.append((ft.name, m.start(), m.end(), chemstruct.parse_inchi(m.group(0))))
+            if chemstruct.INCHIKEY_GATE.search(original):
+                for m in chemstruct.INCHIKEY_IN_TEXT.finditer(original):
+                    structures.append((ft.name, m.start(), m.end(), chemstruct.parse_inchikey(m.group(0))))
+            if "smiles" in ft.norm.text:
+                for lab in chemstruct.SMILES_LABEL.finditer(original):
+                    m = chemstruct.SMILES_TOKEN.match(original, lab.end())
+                    if m is None:
+                        continue
+                    p = chemstruct.parse_smiles(m.group(0))
+                    if p.problem is None:  # free text after a label may be anything: only a parse counts
+                        structures.append((ft.name, m.start(), m.end(), p))
             text = ft.norm.text
             for s, e, key, cases in self._name_hits(text, sorted(by_field.get(fi, ()))):
                 a, b = ft.norm.span_a(s, e)
@@ -232,11 +342,26 @@ class ChemicalCheck:
                 method = "exact" if span == key else "normalized"
                 for cas in cases:
                     note(cas, Evidence(field=ft.name, start=a, end=b, text=span, matched=key, method=method,
-                                       source=f"cas_lists:{cas}"))
+                                       source=f"cas_lists:{cas}"), strong=False)
+
+        for cas, evs in sorted(near.items()):
+            orig = self.listed[self.cas_variants[cas]]
+            findings.append(Finding("chem.cas_near_miss", tuple(evs), tuple(sorted({
+                "value": cas, "near": orig.cas, "name": orig.name, "list": list(orig.lists)}.items())), review=True))
+        if structures:
+            self._structures(structures, attr_cas, note, findings)
+        mf = self._declared_formula(attrs)
+        if mf is not None:
+            self._formula_mismatch(mf, attr_cas, cas_attr, structures, findings)
+        if self._fuzzy and (len(seen) < len(self.listed)):
+            self._near_misses(item, seen, findings)
+        if seen and not chem_cat and self._claimed_by_other_family(item):
+            for cas in [c for c, x in seen.items() if x.by_name_only]:
+                del seen[cas]  # an ingredient of an e-cigarette product (module docstring)
 
         if not seen:
             return findings
-        as_of = listing.as_of or dt.datetime.now(dt.timezone.utc).date()
+        as_of = qualifications.check_date(listing.as_of)
         text_only = []
         for cas in sorted(seen):
             s = seen[cas]
@@ -260,6 +385,134 @@ class ChemicalCheck:
                                     (("cas", sorted(c for c in seen)),)))
         return findings
 
+    # ------------------------------------------------------------------ structures, formulas, fuzzy
+    def _structures(self, structures, attr_cas: set[str], note, findings: list[Finding]) -> None:
+        for field, a, b, p in structures:
+            if p.problem:
+                ev = Evidence(field=field, start=a, end=b, text=p.text, matched=p.kind, method="rule")
+                findings.append(Finding("data.structure_invalid", (ev,), tuple(sorted(
+                    {"field": field, "kind": p.kind, "value": _short(p.text), "problem": p.problem}.items()))))
+                continue
+            entries = self.structures.lookup(p.keys, p.parents)
+            for e in entries:
+                ev = Evidence(field=field, start=a, end=b, text=p.text, matched=e.cas or e.name,
+                              method="structure", source=f"cas_lists/structures.csv:{e.cas or e.name}")
+                if e.kind == "sexual_health":
+                    findings.append(Finding("sexual_health.drug_ingredient", (ev,), tuple(sorted(
+                        {"ingredient": e.name, "group": e.group, "cas": e.cas or "(none)"}.items()))))
+                else:
+                    note(e.cas, ev)
+            # the declared CAS against the declared structure
+            if not attr_cas:
+                continue
+            problems = []
+            if not any(e.cas in attr_cas for e in entries):
+                listed_other = sorted({e.cas for e in entries if e.cas and e.kind != "sexual_health"})
+                declared = ", ".join(sorted(attr_cas))
+                known = frozenset().union(*(self.structures.keys_of(c) for c in attr_cas))
+                if listed_other:
+                    problems.append(f"the {p.kind} is the listed substance {', '.join(listed_other)}, "
+                                    f"not CAS {declared}")
+                elif known and not (known & (p.keys | p.parents)):
+                    problems.append(f"the {p.kind} is not the structure of CAS {declared}")
+            if problems:
+                ev = Evidence(field=field, start=a, end=b, text=p.text, matched=p.kind, method="structure")
+                findings.append(Finding("chem.identity_mismatch", (ev,), (("mismatch", problems),), review=True))
+
+    @staticmethod
+    def _declared_formula(attrs: dict):
+        for name in _MF_KEYS:
+            got = attrs.get(name)
+            if got is None:
+                continue
+            key, value = got
+            counts = chemstruct.declared_formulas(value)
+            if not counts:
+                return None  # free text ("see COA"), not a formula: nothing to compare
+            stripped = value.strip()
+            a = value.index(stripped)
+            return f"attributes.{key}", a, a + len(stripped), stripped, counts
+        return None
+
+    def _formula_mismatch(self, mf, attr_cas: set[str], cas_attr, structures, findings: list[Finding]) -> None:
+        field, a, b, text, counts = mf
+        problems, evs = [], []
+        for cas in sorted(attr_cas):
+            want = self.structures.formula_of(cas)
+            if want and want not in counts:
+                problems.append(f"MF {text} is not the formula of CAS {cas} ({chemstruct.formula_text(want)})")
+                key, value = cas_attr
+                v = value.strip()
+                if v:
+                    evs.append(Evidence(field=f"attributes.{key}", start=value.index(v), end=value.index(v) + len(v),
+                                        text=v, matched=cas, method="list", source=f"cas_lists/structures.csv:{cas}"))
+        for sfield, sa, sb, p in structures:
+            if p.formula and p.formula not in counts:
+                problems.append(f"MF {text} is not the formula of the declared {p.kind} "
+                                f"({chemstruct.formula_text(p.formula)})")
+                evs.append(Evidence(field=sfield, start=sa, end=sb, text=p.text, matched=p.kind,
+                                    method="structure"))
+        if not problems:
+            return
+        evs.insert(0, Evidence(field=field, start=a, end=b, text=text,
+                               matched=chemstruct.formula_text(chemstruct.formula_counts(text)), method="rule"))
+        findings.append(Finding("chem.identity_mismatch", tuple(evs), (("mismatch", problems),), review=True))
+
+    def _near_misses(self, item: PreparedListing, seen: dict, findings: list[Finding]) -> None:
+        """Near misses of listed Latin-script names in the title and keywords (module docstring)."""
+        windows = 0
+        hits: dict[str, tuple] = {}
+        for ft in item.fields:
+            if not ft.fuzzy:
+                continue
+            text = ft.norm.text
+            if text.isascii() is False and not any(c.isascii() and c.isalpha() for c in text):
+                continue
+            words = list(_WORD.finditer(text))
+            for i in range(len(words)):
+                for j in range(i, min(i + 5, len(words))):
+                    s, e = words[i].start(), words[j].end()
+                    n = e - s
+                    if n < FUZZY_MIN_LEN - 1:
+                        continue
+                    if n > FUZZY_MIN_LEN + 80:
+                        break
+                    windows += 1
+                    if windows > FUZZY_MAX_WINDOWS:
+                        break
+                    w = text[s:e]
+                    if w in self._names:
+                        continue  # itself a listed name (found exactly, or rejected by the exact rules)
+                    bucket = self._fuzzy_by_window.get(n)
+                    if bucket is None:
+                        continue
+                    got = process.extractOne(w, bucket[0], scorer=Levenshtein.distance, score_cutoff=2)
+                    if got is None or got[1] == 0:
+                        continue
+                    name, dist, idx = got
+                    if dist > _fuzzy_bound(len(name)) or not _misspelling(w, name):
+                        continue
+                    cases = bucket[1][idx]
+                    if any(c in seen for c in cases) or name in hits:
+                        continue
+                    if _EN_FREE_AFTER.match(text, e) or _EN_NEG_BEFORE.search(text, 0, s):
+                        continue
+                    a, b = ft.norm.span_a(s, e)
+                    original = ft.norm.original
+                    if not _latin_boundary(original, a, b):
+                        continue
+                    hits[name] = (ft.name, a, b, original[a:b], name, dist, cases)
+        for name, (field, a, b, span, _n, dist, cases) in sorted(hits.items()):
+            listed = [self.listed[c] for c in cases]
+            ev = Evidence(field=field, start=a, end=b, text=span, matched=name, method="fuzzy",
+                          source=f"cas_lists:{cases[0]}")
+            findings.append(Finding("chem.name_near_miss", (ev,), tuple(sorted({
+                "name": name, "cas": list(cases), "distance": dist,
+                "list": sorted({x for lst in listed for x in lst.lists})}.items())), review=True))
+
+    def _claimed_by_other_family(self, item: PreparedListing) -> bool:
+        return any(item.family(f).fired for f in self.ingredient_families)
+
     # ------------------------------------------------------------------ the gate (§3.4)
     def gate(self, listing, cas: str, chem_cat: bool, attr_filled: bool, in_attr: bool,
              as_of: dt.date) -> list[str]:
@@ -280,9 +533,10 @@ class ChemicalCheck:
             miss = [m for t in need if (m := self._qualification_problem(quals, t, as_of))]
             if not miss:
                 permit = SCOPE_PERMIT[kind]
-                if not any(cas in _scope(q.scope) for q in quals
-                           if q.type == permit and q.owned and _in_date(q, as_of)):
-                    miss.append(f"{LABELS[permit]} whose scope covers CAS {cas}")
+                got = qualifications.find(quals, permit, as_of, LABELS[permit],
+                                          scope=lambda q: cas in _scope(q.scope), scope_label=f"CAS {cas}")
+                if not got.ok:
+                    miss.append(got.problem)
             if best is None or len(miss) < len(best):
                 best = miss
             if not miss:
@@ -299,17 +553,7 @@ class ChemicalCheck:
 
     @staticmethod
     def _qualification_problem(quals, qtype: str, as_of: dt.date) -> str | None:
-        label = LABELS[qtype]
-        of_type = [q for q in quals if q.type == qtype]
-        if not of_type:
-            return label
-        owned = [q for q in of_type if q.owned]
-        if not owned:
-            return f"{label} held in the seller's own name (authorised use is not accepted)"
-        if not any(_in_date(q, as_of) for q in owned):
-            last = max(q.valid_until for q in owned)
-            return f"{label} that is in date (expired {last.isoformat()})"
-        return None
+        return qualifications.find(quals, qtype, as_of, LABELS[qtype]).problem
 
 
 _GLUE_BEFORE = frozenset("-)]},'‐‑–−")
@@ -324,8 +568,46 @@ def _latin_boundary(original: str, a: int, b: int) -> bool:
     return not (before.isalnum() or before in _GLUE_BEFORE or after.isalnum() or after in _GLUE_AFTER)
 
 
-def _in_date(q, as_of: dt.date) -> bool:
-    return q.valid_until is None or q.valid_until >= as_of
+def _fuzzy_bound(length: int) -> int:
+    """Edits allowed for a near miss of a name of this length."""
+    return 1 if length < 12 else 2
+
+
+def _misspelling(window: str, name: str) -> bool:
+    """A near miss counts when the edits fall inside words of at least 4 letters (a misspelt word:
+    "pseudoephedrin"), or only join / split words ("thionylchloride"); not when a short word or
+    locant differs ("a mustard" is not "o mustard")."""
+    ws, ns = window.split(), name.split()
+    if len(ws) != len(ns):
+        return "".join(ws) == "".join(ns)
+    return all(a == b or (len(b) >= 4 and len(a) >= 4) for a, b in zip(ws, ns))
+
+
+def one_digit_variants(listed: dict) -> dict[str, str]:
+    """Valid CAS numbers that are not listed but differ from a listed CAS in one digit of its body ->
+    that listed CAS. The CAS check digit (weights 1..9, mod 10) misses a change of ``d`` at weight ``w``
+    when ``w * d`` is a multiple of 10 (a 2/4/6/8 swap at weight 5, a 5 swap at an even weight), so such
+    a typo would otherwise pass as an unlisted substance."""
+    out: dict[str, str] = {}
+    silent = {w: [d for d in range(-9, 10) if d and (w * d) % 10 == 0] for w in range(1, 10)}
+    for cas in sorted(listed):
+        a, b, c = cas.split("-")
+        body = a + b
+        n = len(body)
+        for i, old in enumerate(body):
+            for delta in silent[n - i]:
+                new = int(old) + delta
+                if not 0 <= new <= 9 or (i == 0 and new == 0):
+                    continue
+                v = body[:i] + str(new) + body[i + 1:]
+                variant = f"{v[:-2]}-{v[-2:]}-{c}"
+                if variant not in listed:
+                    out.setdefault(variant, cas)
+    return out
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _SCOPE_SPLIT = re.compile(r"[\s,;/、，；]+")

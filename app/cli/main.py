@@ -5,8 +5,13 @@ Commands (``moderate COMMAND --help`` for the options):
 * ``serve``  run the HTTP API (uvicorn on :func:`app.api.main.create_app`);
 * ``check``  moderate one listing from a JSON file (``-`` = stdin);
 * ``batch``  moderate a JSON-lines file, one decision per valid line, written atomically;
+* ``rescan`` re-check a whole catalogue (JSONL/CSV/Parquet) on all cores, resumable, with a report;
+* ``rescan-diff`` what changed between two runs, grouped by rule;
 * ``policy`` the rules in force and the digests of the data files;
 * ``reload`` ask a running server to reload its data files.
+* ``keys``   API keys: ``keys create --role admin|moderator|publisher``, ``keys list``, ``keys revoke``.
+* ``train``  rebuild the text classifier (models/classifier.skops, its card, the policy's
+  ``classifier:`` section) from a listing directory, deterministically.
 
 Exit codes (the same meaning in every command):
 
@@ -32,7 +37,6 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +47,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+# Shared with ``moderate rescan`` and the Spark job (light: json + pydantic, no engine): one
+# description of a bad input line, one atomic writer.
+from app.rescan.files import atomic_writer, default_errors_path  # noqa: F401  (re-exported)
+from app.rescan.records import decode_json_line, describe_validation_error, error_line, field_path  # noqa: F401
+from app.rescan.records import error_record, parse_listing  # noqa: F401
 
 if TYPE_CHECKING:  # imported lazily inside the commands
     from pydantic import ValidationError
@@ -109,59 +119,6 @@ def _explain(exc: BaseException) -> str:
 
 def _as_of(value: Optional[dt.datetime]) -> Optional[dt.date]:
     return value.date() if value is not None else None
-
-
-def field_path(loc: tuple) -> str:
-    """A pydantic error location as a field path: ``seller.qualifications[0].type``,
-    ``attributes.CAS No.`` (the notation of the API's errors and of evidence fields)."""
-    out_ = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for "the error is in the dict key"
-            continue
-        if isinstance(part, int):
-            out_ += f"[{part}]"
-        else:
-            out_ += ("." if out_ else "") + str(part)
-    return out_
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    s = json.dumps(value, ensure_ascii=True, default=str)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def describe_validation_error(exc: "ValidationError") -> dict[str, Any]:
-    """``{"code", "message", "field", "errors"}``, the shape of the API's error body: ``code`` is
-    ``malformed_json`` or ``validation_error``; ``field`` the first offending field (``None`` for
-    malformed JSON); ``message`` every problem as ``field: what is wrong``; ``errors`` one
-    ``{field, code, message}`` per problem."""
-    errors = exc.errors(include_url=False)
-    bad_json = [e for e in errors if e["type"] == "json_invalid"]
-    if bad_json:
-        detail = bad_json[0].get("ctx", {}).get("error") or bad_json[0]["msg"]
-        return {"code": "malformed_json", "message": f"malformed JSON: {detail}", "field": None, "errors": []}
-    items = []
-    for e in errors:
-        path = field_path(e["loc"]) or "(listing)"
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field (not in the Listing schema; check the spelling)"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        elif not e["loc"] and e["type"] in ("model_type", "model_attributes_type", "dict_type"):
-            msg = f"expected one listing object, got {_short(e.get('input'))}"
-        else:
-            msg = e["msg"]
-            if "input" in e and e["type"] != "string_too_long":
-                msg += f" (got {_short(e['input'])})"
-        items.append({"field": path, "code": e["type"], "message": f"{path}: {msg}"})
-    return {"code": "validation_error", "message": "; ".join(i["message"] for i in items),
-            "field": items[0]["field"] if items else None, "errors": items}
-
-
-def parse_listing(data: str | bytes) -> "Listing":
-    from app.models import Listing
-
-    return Listing.model_validate_json(data)
 
 
 # ------------------------------------------------------------------------------------- rendering
@@ -328,7 +285,13 @@ def serve(
     info.add_row("workers", Text(str(workers)))
     info.add_row("reload", Text(f"moderate reload --url {url}" if workers == 1 else
                                 "send SIGHUP to each worker (a POST /v1/admin/reload reaches one of them)"))
+    admins = _store_banner(info, settings, url)
     out.print(info)
+    if admins == 0:
+        out.print(Text("No admin API key exists yet. Create the first one (shown once) with:\n"
+                       "  moderate keys create --role admin --name \"your name\"\n"
+                       "(same working directory or MODERATE_DATABASE_URL as this server), then create "
+                       "moderator keys with --role moderator.", style="yellow"))
     sys.stdout.flush()
     uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level.value)
@@ -368,35 +331,6 @@ def check(
 
 
 # ---------------------------------------------------------------------------------------- batch
-def default_errors_path(output: Path) -> Path:
-    name = output.name
-    stem = name[: -len(".jsonl")] if name.endswith(".jsonl") else name
-    return output.with_name(stem + ".errors.jsonl")
-
-
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[Any]:
-    """A binary file that appears under ``path`` only when the block completes: written to a
-    temporary file in the same directory, fsynced and renamed. On any exception (Ctrl-C,
-    SIGTERM) the temporary file is removed and ``path`` is left as it was."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; the result should look like any new file
-        with os.fdopen(fd, "wb", buffering=1 << 16) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 class _Terminated(Exception):
     pass
 
@@ -418,12 +352,15 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _progress(total_bytes: Optional[int]):
-    from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+def _progress(total_bytes: Optional[int], eta: bool = False):
+    """The progress bar of ``batch`` and ``rescan``: listings, errors, listings/s (of this run:
+    field ``rate_n`` when it differs from ``listings``), elapsed time and, with ``eta``, time left."""
+    from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:
-            n = task.fields.get("listings", 0)
+            n = task.fields.get("rate_n", task.fields.get("listings", 0))
             el = task.elapsed or 0.0
             return Text(f"{n / el:,.0f}/s" if el > 0 else "–/s", style="cyan")
 
@@ -434,6 +371,7 @@ def _progress(total_bytes: Optional[int]):
         TextColumn("{task.fields[listings]:,} listings, {task.fields[errors]:,} errors"),
         RateColumn(),
         TimeElapsedColumn(),
+        *([TextColumn("ETA"), TimeRemainingColumn()] if eta and total_bytes else []),
         console=err,
         transient=False,
     )
@@ -453,8 +391,6 @@ def batch(
 ) -> None:
     """Moderate a JSON-lines file. Bad lines are reported (with their line number) and skipped;
     blank lines are ignored. Exit 0 = every line decided, 1 = some lines were bad, 2 = usage."""
-    from pydantic import ValidationError
-
     errors_path = errors or default_errors_path(output)
     for p in (output, errors_path):
         if not p.parent.is_dir():
@@ -476,11 +412,8 @@ def batch(
     first_errors: list[dict[str, Any]] = []
     started = time.perf_counter()
 
-    def bad(fh_err, lineno: int, code: str, message: str, field: Optional[str], listing_id=None,
-            **extra: Any) -> None:
-        rec = {"line": lineno, "listing_id": listing_id,
-               "error": {"code": code, "message": message, "field": field, **extra}}
-        fh_err.write(json.dumps(rec, ensure_ascii=True).encode() + b"\n")  # ASCII: never fails on odd input
+    def bad(fh_err, rec: dict[str, Any]) -> None:
+        fh_err.write(error_line(rec))
         stats["errors"] += 1
         if len(first_errors) < 20:
             first_errors.append(rec)
@@ -494,37 +427,18 @@ def batch(
             for lineno, raw in enumerate(src, start=1):
                 stats["lines"] = lineno
                 read += len(raw)
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-                if not raw.strip():
+                listing = decode_json_line(raw, lineno, settings.max_body_bytes)
+                if listing is None:
                     stats["blank"] += 1
                     continue
-                if len(raw) > settings.max_body_bytes:
-                    bad(fh_err, lineno, "too_large",
-                        f"line is {len(raw):,} bytes; the limit is {settings.max_body_bytes:,}", None)
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    bad(fh_err, lineno, "invalid_utf8", f"line is not UTF-8: {exc.reason} at byte {exc.start}", None)
-                    continue
-                try:
-                    listing = parse_listing(text)
-                except ValidationError as exc:
-                    p = describe_validation_error(exc)
-                    lid = None
-                    try:
-                        obj = json.loads(text)
-                        if isinstance(obj, dict) and isinstance(obj.get("listing_id"), str):
-                            lid = obj["listing_id"]
-                    except ValueError:
-                        pass
-                    bad(fh_err, lineno, p["code"], p["message"], p["field"], lid, errors=p["errors"])
+                if isinstance(listing, dict):  # an error record naming the line
+                    bad(fh_err, listing)
                     continue
                 try:
                     decision = engine.moderate(listing, as_of=day)
                 except Exception as exc:  # an engine bug must not lose the rest of the file
-                    bad(fh_err, lineno, "internal_error", f"{type(exc).__name__}: {exc}", None, listing.listing_id)
+                    bad(fh_err, error_record("line", lineno, "internal_error", f"{type(exc).__name__}: {exc}",
+                                             None, listing.listing_id))
                     continue
                 fh_out.write(decision.model_dump_json().encode() + b"\n")
                 counts[decision.action] += 1
@@ -543,26 +457,186 @@ def batch(
         raise _fail(EXIT_ENVIRONMENT, f"I/O error, {output} was not written: {exc}") from None
 
     elapsed = time.perf_counter() - started
-    summary = Table(title="Batch summary", title_justify="left")
-    summary.add_column("")
-    summary.add_column("count", justify="right")
-    for a in ACTIONS:
-        summary.add_row(Text(a, style=ACTION_STYLE[a]), str(counts[a]))
-    summary.add_row("review", str(stats["review"]))
-    summary.add_row(Text("errors", style="red" if stats["errors"] else ""), str(stats["errors"]))
-    summary.add_row("blank lines", str(stats["blank"]))
-    summary.add_row("lines read", str(stats["lines"]))
-    out.print(summary)
+    out.print(_summary_table("Batch summary", counts, stats["review"], stats["errors"],
+                             [("blank lines", stats["blank"]), ("lines read", stats["lines"])]))
     rate = stats["decided"] / elapsed if elapsed > 0 else 0.0
     out.print(Text(f"{stats['decided']:,} decisions → {output}  ({elapsed:.1f} s, {rate:,.0f} listings/s)"))
     if stats["errors"]:
-        out.print(Text(f"{stats['errors']:,} bad lines → {errors_path}", style="red"))
-        for rec in first_errors:
-            e = rec["error"]
-            out.print(Text(f"  line {rec['line']}: ", style="bold") + Text(f"{e['code']}: {e['message']}"))
-        if stats["errors"] > len(first_errors):
-            out.print(Text(f"  … and {stats['errors'] - len(first_errors):,} more", style="dim"))
+        _print_errors(first_errors, stats["errors"], errors_path, "lines")
         raise typer.Exit(EXIT_NEGATIVE)
+
+
+def _summary_table(title: str, counts: dict[str, int], review: int, errors: int, extra: list[tuple[str, int]]
+                   ) -> Table:
+    summary = Table(title=title, title_justify="left")
+    summary.add_column("")
+    summary.add_column("count", justify="right")
+    for a in ACTIONS:
+        summary.add_row(Text(a, style=ACTION_STYLE[a]), str(counts.get(a, 0)))
+    summary.add_row("review", str(review))
+    summary.add_row(Text("errors", style="red" if errors else ""), str(errors))
+    for name, n in extra:
+        summary.add_row(name, str(n))
+    return summary
+
+
+def _print_errors(first_errors: list[dict[str, Any]], total: int, errors_path: Path, noun: str) -> None:
+    out.print(Text(f"{total:,} bad {noun} → {errors_path}", style="red"))
+    for rec in first_errors:
+        e = rec["error"]
+        where = f"line {rec['line']}" if "line" in rec else f"row {rec.get('row')}"
+        out.print(Text(f"  {where}: ", style="bold") + Text(f"{e['code']}: {e['message']}"))
+    if total > len(first_errors):
+        out.print(Text(f"  … and {total - len(first_errors):,} more", style="dim"))
+
+
+# ---------------------------------------------------------------------------------------- rescan
+class _RichSink:
+    """Feeds :func:`app.rescan.runner.run_rescan`'s progress into the rich bar."""
+
+    def __init__(self, progress):
+        self.progress, self.task = progress, None
+        self.listings = self.errors = self.now = 0
+
+    def start(self, total_units, unit, done_units, done_records):
+        self.listings = done_records
+        self.task = self.progress.add_task("rescanning", total=total_units, completed=done_units,
+                                           listings=done_records, errors=0, rate_n=0)
+
+    def advance(self, units, decided, errors):
+        self.listings += decided
+        self.now += decided
+        self.errors += errors
+        self.progress.update(self.task, advance=units, listings=self.listings, errors=self.errors, rate_n=self.now)
+
+
+def _print_diff(summary: dict[str, Any], top: int = 15) -> None:
+    t = Table(title="Changes since the previous run", title_justify="left")
+    t.add_column("")
+    t.add_column("listings", justify="right")
+    for k in ("unchanged", "changed", "added", "removed"):
+        t.add_row(k, f"{summary[k]:,}")
+    for e, n in summary["effects"].items():
+        if n:
+            t.add_row(Text(f"  {e}", style="bold"), f"{n:,}")
+    for tr, n in summary["transitions"].items():
+        t.add_row(Text(f"  {tr}", style="dim"), f"{n:,}")
+    out.print(t)
+    if summary["rules"]:
+        r = Table(title="Changes grouped by rule", title_justify="left")
+        r.add_column("rule id", overflow="fold")
+        r.add_column("newly violated", justify="right")
+        r.add_column("no longer", justify="right")
+        r.add_column("points/regions changed", justify="right")
+        for rule, c in list(summary["rules"].items())[:top]:
+            r.add_row(Text(rule), f"{c['added']:,}", f"{c['removed']:,}", f"{c['changed']:,}")
+        out.print(r)
+        if len(summary["rules"]) > top:
+            out.print(Text(f"  … and {len(summary['rules']) - top} more rules (see the diff file)", style="dim"))
+
+
+@app.command()
+def rescan(
+    input_: Path = typer.Argument(..., metavar="INPUT", help="the catalogue: .jsonl, .csv or .parquet (see --format)"),
+    output: Path = typer.Option(..., "-o", "--output", metavar="OUT.jsonl",
+                                help="decisions in input order (without data_digests: they are in the manifest)"),
+    as_of: Optional[dt.datetime] = typer.Option(
+        None, "--as-of", formats=["%Y-%m-%d"], metavar="DATE",
+        help="evaluate the policy as of this date (overrides each listing's as_of; default: the listing's, "
+             "else the day the run started)"),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="worker processes, each building its own engine; 0 = all cores"),
+    resume: bool = typer.Option(False, "--resume", help="finish an interrupted run of this output (or start one)"),
+    restart: bool = typer.Option(False, "--restart", help="discard an interrupted run's work and start over"),
+    diff: Optional[Path] = typer.Option(
+        None, "--diff", metavar="PREVIOUS.jsonl",
+        help="compare with a previous run's output: OUT.diff.jsonl and a section of the report"),
+    errors: Optional[Path] = typer.Option(
+        None, "--errors", metavar="ERR.jsonl", help="bad rows as {line|row, listing_id, error}; default OUT.errors.jsonl"),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="FORMAT",
+                                      help="jsonl, csv or parquet (default: from the extension)"),
+    chunk_size: int = typer.Option(2000, "--chunk-size", min=1, help="listings per checkpointed chunk"),
+    ignore_column: list[str] = typer.Option(
+        [], "--ignore-column", metavar="NAME", help="a CSV/Parquet column that is no Listing field (repeatable)"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write OUT.report.md and OUT.report.html"),
+    store: bool = typer.Option(False, "--store", help="also record every decision in the audit store "
+                               "(MODERATE_DATABASE_URL, else the SQLite file in MODERATE_STATE_DIR); once per "
+                               "listing even across --resume"),
+) -> None:
+    """Re-check a whole catalogue on all cores, with checkpoints: killed at any moment (even SIGKILL),
+    the same command with --resume finishes it, each listing decided exactly once. Bad rows go to
+    the errors file with their line/row number. Exit 0 = every row decided, 1 = some rows were bad,
+    2 = usage, 3 = data files / I/O / a worker died."""
+    from app.rescan.runner import RescanError, RescanOptions, run_rescan, work_dir_for
+
+    if diff is not None and not diff.is_file():
+        raise _fail(EXIT_INVALID, f"cannot read {diff} (--diff): it does not exist")
+    opts = RescanOptions(input=input_, output=output, errors=errors, fmt=fmt, as_of=_as_of(as_of), workers=workers,
+                         chunk_size=chunk_size, resume=resume, restart=restart, ignore_columns=tuple(ignore_column),
+                         diff=diff, report=report, store_url=_settings().db_url if store else None)
+    work = work_dir_for(output)
+    try:
+        with _sigterm_raises(), _progress(1, eta=True) as progress:
+            result = run_rescan(opts, _RichSink(progress))
+    except RescanError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail(130, f"interrupted: the finished chunks are kept in {work}; run again with --resume") from None
+    except _Terminated:
+        raise _fail(143, f"terminated: the finished chunks are kept in {work}; run again with --resume") from None
+    except OSError as exc:
+        raise _fail(EXIT_ENVIRONMENT, f"I/O error: {exc}; finished chunks are kept in {work} (--resume)") from None
+
+    st = result.stats
+    if result.already_complete:
+        out.print(Text(f"nothing to resume: {output} is complete ({st['decided']:,} decisions)", style="green"))
+    out.print(_summary_table("Rescan summary", st["actions"], st["review"], st["errors"],
+                             [("blank lines", st["blank"]), ("input rows", st["records"])]))
+    if not result.already_complete:
+        rate = result.decided_now / result.elapsed if result.elapsed > 0 else 0.0
+        resumed = f"; resumed after {result.resumed_chunks:,} chunks" if result.resumed_chunks else ""
+        out.print(Text(f"{st['decided']:,} decisions → {output}  ({result.elapsed:.1f} s, {rate:,.0f} listings/s"
+                       f"{resumed})"))
+    for p in result.report_paths:
+        out.print(Text(f"report → {p}"))
+    if result.diff_summary is not None:
+        _print_diff(result.diff_summary)
+        out.print(Text(f"diff → {result.diff_path}"))
+    if st["errors"]:
+        _print_errors(st["first_errors"], st["errors"], result.errors_path, "rows")
+        raise typer.Exit(EXIT_NEGATIVE)
+
+
+@app.command("rescan-diff")
+def rescan_diff(
+    old: Path = typer.Argument(..., metavar="OLD.jsonl", help="the previous run's decisions"),
+    new: Path = typer.Argument(..., metavar="NEW.jsonl", help="the new run's decisions"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="DIFF.jsonl",
+                                          help="one line per changed listing; default NEW.diff.jsonl"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """The listings whose action, masked regions, restrictions or violations changed between two
+    runs (joined on listing_id), grouped by rule, with counts. Exit 0, or 2 if a file is unreadable."""
+    from app.rescan.diff import diff_runs
+    from app.rescan.files import sibling
+
+    for p in (old, new):
+        if not p.is_file():
+            raise _fail(EXIT_INVALID, f"cannot read {p}: it does not exist")
+    target = output or sibling(new, ".diff.jsonl")
+    if not target.parent.is_dir():
+        raise _fail(EXIT_INVALID, f"directory {target.parent} does not exist (for {target})")
+    try:
+        summary = diff_runs(old, new, target)
+    except ValueError as exc:
+        raise _fail(EXIT_INVALID, str(exc)) from None
+    except OSError as exc:
+        raise _fail(EXIT_ENVIRONMENT, f"I/O error: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    _print_diff(summary)
+    out.print(Text(f"diff → {target}"))
 
 
 # ---------------------------------------------------------------------------------------- policy
@@ -642,14 +716,16 @@ def reload(
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="seconds"),
     as_json: bool = typer.Option(False, "--json", help="print the server's JSON answer as is"),
 ) -> None:
-    """Ask a running server to reload its data files (POST /v1/admin/reload; loopback clients only).
+    """Ask a running server to reload its data files (POST /v1/admin/reload: from the server's host,
+    or from anywhere with MODERATE_API_KEY set to an admin key).
     With several workers a POST reaches one of them: send SIGHUP to each worker instead.
     Exit 0 = reloaded, 1 = the server refused or failed (a broken file is named), 3 = unreachable."""
     import httpx
 
     endpoint = url.rstrip("/") + "/v1/admin/reload"
     try:
-        resp = httpx.post(endpoint, timeout=timeout)
+        key = os.environ.get("MODERATE_API_KEY")  # an admin key: reload from another host
+        resp = httpx.post(endpoint, timeout=timeout, headers={"Authorization": f"Bearer {key}"} if key else None)
     except httpx.HTTPError as exc:
         raise _fail(EXIT_ENVIRONMENT, f"cannot reach {endpoint}: {exc or type(exc).__name__}") from None
     try:
@@ -679,6 +755,177 @@ def reload(
     err.print(Text(f"reload failed: {endpoint} answered {resp.status_code}", style="bold red"))
     err.print(Text(msg or (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False))[:2000]))
     raise typer.Exit(EXIT_NEGATIVE)
+
+
+# ---------------------------------------------------------------------------------------------- train
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, "--data", help="directory of the listing CSV files "
+                                        "[default: ../shared/data/listings next to the repository]"),
+    seed: Optional[int] = typer.Option(None, help="split and model seed [default: the card's seed, 20261123]"),
+    models: Optional[Path] = typer.Option(None, help="where to write classifier.skops and the card "
+                                          "[default: $MODERATE_MODELS or models/]"),
+    write_policy: bool = typer.Option(True, "--write-policy/--no-write-policy",
+                                      help="rewrite the classifier: section of the policy file"),
+    limit_per_file: Optional[int] = typer.Option(None, min=1, help="use only the first N rows of each file "
+                                                 "(a quick, still deterministic run)"),
+    authored_per_template: Optional[int] = typer.Option(None, min=1, help="authored rows per template"),
+    family: Optional[str] = typer.Option(None, help="train only this model family"),
+) -> None:
+    """Train the text classifier: split, two model families side by side, thresholds from held-out
+    rows, metrics on the test rows; writes the model, models/MODEL_CARD.md + model_card.json and the
+    policy's classifier: section. Same data + seed -> the same files."""
+    from app.config import REPO_ROOT
+
+    settings = _settings()
+    data_dir = data or REPO_ROOT.parent / "shared" / "data" / "listings"
+    if not data_dir.is_dir():
+        raise _fail(EXIT_INVALID, f"--data {data_dir}: not a directory (the listing CSV files, see "
+                                  "models/MODEL_CARD.md for the files and their sha256)")
+    from app.classifier import train as T
+    from app.classifier.card import CARD_JSON
+
+    if family is not None and family not in T.families(0):
+        raise _fail(EXIT_INVALID, f"--family {family!r}: one of {sorted(T.families(0))}")
+    models_dir = models or settings.models_path
+    previous: dict[str, Any] = {}
+    if (models_dir / CARD_JSON).is_file():
+        try:
+            previous = json.loads((models_dir / CARD_JSON).read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    seed = seed if seed is not None else previous.get("split", {}).get("seed", T.SEED)
+    try:
+        result = T.train(data_dir, seed=seed, lists_dir=settings.cas_lists_path, limit_per_file=limit_per_file,
+                         authored_per_template=authored_per_template, family=family,
+                         log=lambda m: err.print(Text(m)))
+    except FileNotFoundError as exc:
+        raise _fail(EXIT_INVALID, str(exc))
+    old_files = previous.get("data_sources", {}).get("files", {})
+    for name, sha in sorted(result.dataset.files.items()):
+        before = old_files.get(name, {}).get("sha256")
+        if before and before != sha:
+            err.print(Text(f"note: {name} differs from the file the previous card was trained on "
+                           f"({before[:12]}… -> {sha[:12]}…)", style="yellow"))
+    try:
+        card = T.save(result, models_dir, settings.policy_path if write_policy else None,
+                      write_policy=write_policy)
+    except (OSError, ValueError) as exc:
+        raise _fail(EXIT_ENVIRONMENT, f"cannot write the model: {exc}")
+    t = Table(title=f"classifier: {result.chosen} (seed {seed})", box=box.SIMPLE)
+    for col in ("category", "review", "block", "test pos", "AP", "review P", "review R", "block P", "block R"):
+        t.add_column(col)
+    for cat, r in result.categories.items():
+        m = r.test
+        b = m.get("block", {})
+        t.add_row(cat, str(r.review), str(r.block if r.block is not None else "–"), str(m["positives"]),
+                  str(m.get("average_precision", "–")), f"{m['review']['precision']:.3f}",
+                  f"{m['review']['recall']:.3f}", f"{b['precision']:.3f}" if b else "–",
+                  f"{b['recall']:.3f}" if b else "–")
+    out.print(t)
+    out.print(Text(f"model {card['model']['file']} {card['model']['bytes'] / 1e6:.1f} MB sha256 "
+                   f"{card['model']['sha256']}"))
+    if card.get("policy_changed"):
+        out.print(Text("policy.yaml classifier: section changed: bump the policy version", style="yellow"))
+
+
+# ------------------------------------------------------------------------------ store and keys
+def _store_banner(info: Table, settings, url: str) -> Optional[int]:
+    """Migrate the store (creating its SQLite directory) and add its rows to the serve banner;
+    returns the number of active admin keys (None when the store is unreachable)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import make_url
+
+    from app.store import Store
+    from app.store.models import ApiKey
+
+    shown = make_url(settings.db_url).render_as_string(hide_password=True)
+    try:
+        store = Store(settings.db_url)
+        with store.begin() as s:
+            admins = s.scalar(select(func.count()).select_from(ApiKey)
+                              .where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)))
+        store.dispose()
+    except Exception as exc:  # noqa: BLE001 - the server reports it again at start-up
+        info.add_row("store", Text(f"{shown}: {_explain(exc)}", style="bold red"))
+        return None
+    info.add_row("store", Text(shown + ("" if settings.store_decisions else " (decisions not stored: MODERATE_STORE=off)")))
+    info.add_row("review UI", Text(f"{url}/review/ (log in with a moderator key)"))
+    info.add_row("auth", Text("on: review and admin routes need API keys" if settings.auth else
+                              "OFF (MODERATE_AUTH=off): review and admin routes are open", style=None if settings.auth else "bold red"))
+    return admins
+
+
+keys_app = typer.Typer(help="API keys (roles: publisher < moderator < admin), stored hashed in the store.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_store():
+    from app.store import Store
+
+    settings = _settings()
+    try:
+        return Store(settings.db_url).ready(), settings
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(EXIT_ENVIRONMENT, f"the store {settings.db_url} cannot be opened: {_explain(exc)}") from None
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="publisher, moderator or admin"),
+    name: str = typer.Option("", "--name", help="who or what uses the key"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Create a key and print it once (only its sha256 is stored)."""
+    from app.auth.keys import ROLES, create_key, key_view
+
+    if role not in ROLES:
+        raise _fail(EXIT_INVALID, f"--role must be one of {', '.join(ROLES)}; got {role!r}")
+    store, settings = _key_store()
+    with store.begin() as s:
+        row, plain = create_key(s, role, name, created_by="cli")
+        view = key_view(row)
+    store.dispose()
+    if as_json:
+        typer.echo(json.dumps({**view, "key": plain}, default=str))
+        return
+    out.print(Text(f"created {role} key {view['key_id']} ({view['name']}) in {settings.db_url}", style="green"))
+    out.print(Text("the key (shown once; send it as 'Authorization: Bearer <key>' or log in to /review/ with it):"))
+    typer.echo(plain)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, name, role, created, revoked (never the key itself)."""
+    from app.auth.keys import key_view, list_keys
+
+    store, _ = _key_store()
+    with store.begin() as s:
+        rows = [key_view(k) for k in list_keys(s)]
+    store.dispose()
+    t = Table("key id", "name", "role", "created", "revoked", box=box.SIMPLE)
+    for k in rows:
+        t.add_row(k["key_id"], k["name"], k["role"], f"{k['created_at']:%Y-%m-%d %H:%M}",
+                  f"{k['revoked_at']:%Y-%m-%d %H:%M}" if k["revoked_at"] else "")
+    out.print(t)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="the key id (kXXXXXXXXXXXX)")) -> None:
+    """Revoke a key (its review-UI sessions end too)."""
+    from app.auth.keys import revoke_key
+    from app.store import NotFound
+
+    store, _ = _key_store()
+    try:
+        with store.begin() as s:
+            revoke_key(s, key_id)
+    except NotFound as exc:
+        raise _fail(EXIT_INVALID, exc.message) from None
+    finally:
+        store.dispose()
+    out.print(Text(f"revoked {key_id}", style="green"))
 
 
 def main() -> None:

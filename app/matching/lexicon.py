@@ -7,10 +7,13 @@ contain (``电子烟花`` cancels ``电子烟``), ``review_if`` phrases that tur
 its ``source`` keys, and ``examples`` / ``counter_examples`` that the test-suite runs through the
 whole engine. Co-terms are signal names prefixed with ``@`` or literal phrases. ``reveals`` marks
 forms that are a disguise in themselves (pinyin of Chinese terms): their hits are de-obfuscated.
+``forms_from`` reads further forms from a table next to the lexicon (``lexicons/data/*.csv``, one
+row per sourced data item), so a long sourced list (drug names) is kept once, with its provenance.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Literal
@@ -34,6 +37,55 @@ class Example(_Strict):
     circumvention: bool | None = None
 
 
+class FormsFrom(_Strict):
+    """Forms read from a CSV table (UTF-8, header row) relative to the lexicon file: every non-empty
+    cell of ``columns`` (split on ``split``) of the rows that pass ``where`` (column -> allowed values)
+    and whose ``key`` column is not in ``skip``. The table must have a ``source`` column, filled on
+    every row it contributes."""
+    file: str
+    columns: list[str] = Field(min_length=1)
+    split: str = ";"
+    where: dict[str, list[str]] = {}
+    key: str | None = None  # the column ``skip`` names (default: the first of ``columns``)
+    skip: list[str] = []
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    """The rows of a lexicon data table; a missing file or column is a ``ValueError`` naming it."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    return rows
+
+
+def table_forms(spec: FormsFrom, base: Path) -> list[str]:
+    path = base / spec.file
+    rows = read_table(path)
+    header = set(rows[0]) if rows else set()
+    key = spec.key or spec.columns[0]
+    for col in [*spec.columns, *spec.where, key, "source"]:
+        if col not in header:
+            raise ValueError(f"{path.name}: no column {col!r}")
+    out: list[str] = []
+    seen: set[str] = set()  # a name written twice in different case is one form
+    for i, row in enumerate(rows, 2):
+        if any((row.get(c) or "").strip() not in vals for c, vals in spec.where.items()):
+            continue
+        if (row.get(key) or "").strip() in spec.skip:
+            continue
+        cells = [x.strip() for c in spec.columns for x in (row.get(c) or "").split(spec.split)]
+        cells = [x for x in cells if x]
+        if cells and not (row.get("source") or "").strip():
+            raise ValueError(f"{path.name} line {i}: row without a source")
+        for x in cells:
+            if x.casefold() not in seen:
+                seen.add(x.casefold())
+                out.append(x)
+    return out
+
+
 def _example(v):
     return {"title": v} if isinstance(v, str) else v
 
@@ -44,6 +96,7 @@ class Term(_Strict):
     strength: Literal["decisive", "coterm", "grey"]
     lang: str
     forms: list[str] = Field(min_length=1)
+    forms_from: list[FormsFrom] = []  # resolved by load_lexicon into ``forms``
     coterms: list[str] = []
     exclude: list[str] = []
     review_if: list[str] = []
@@ -124,9 +177,27 @@ class Lexicon(_Strict):
         return self
 
 
+def _resolve_tables(data, base: Path) -> None:
+    """Add the forms of every term's ``forms_from`` tables to its ``forms`` (before validation)."""
+    if not isinstance(data, dict):
+        return
+    for term in data.get("terms") or []:
+        if not isinstance(term, dict) or not term.get("forms_from"):
+            continue
+        forms = list(term.get("forms") or [])
+        seen = {str(f).casefold() for f in forms}
+        for spec in term["forms_from"]:
+            for form in table_forms(FormsFrom.model_validate(spec), base):
+                if form.casefold() not in seen:
+                    seen.add(form.casefold())
+                    forms.append(form)
+        term["forms"] = forms
+
+
 def load_lexicon(path: Path) -> Lexicon:
     data = load_yaml(path)
     try:
+        _resolve_tables(data, path.parent)
         return Lexicon.model_validate(data)
     except Exception as exc:  # re-raise with the file name so a broken reload names it
         raise ValueError(f"{path.name}: {exc}") from exc

@@ -41,11 +41,14 @@ _VOWELS = frozenset("aeiou")
 MASK_MIN_LETTERS = 4
 
 
-def masked_variants(key: str) -> list[str]:
-    """A Latin view-B key with one vowel, or every vowel, written as ``*`` ("st*n gun", "st*n g*n")."""
+def masked_variants(key: str, vowels_from: str | None = None) -> list[str]:
+    """A Latin view-B key with one vowel, or every vowel, written as ``*`` ("st*n gun", "st*n g*n").
+    ``vowels_from``: the key before the leetspeak skeleton (same length), which says where the vowels
+    really are (the skeleton writes "l" as "i": "sildenafil" has no vowel where its "l"s stand)."""
     if not key.isascii() or sum(c.isalpha() for c in key) < MASK_MIN_LETTERS:
         return []
-    pos = [i for i, c in enumerate(key) if c in _VOWELS and 0 < i < len(key) - 1
+    src = vowels_from if vowels_from is not None and len(vowels_from) == len(key) else key
+    pos = [i for i, c in enumerate(src) if c in _VOWELS and 0 < i < len(key) - 1
            and key[i - 1].isalpha() and key[i + 1].isalpha()]
     out = [key[:i] + "*" + key[i + 1:] for i in pos]
     if len(pos) > 1:
@@ -205,6 +208,10 @@ class _Payload:
     form: str
     boundary: bool
 
+    @property
+    def has_digit(self) -> bool:
+        return any(c.isdigit() for c in self.form)
+
 
 @dataclass(slots=True)
 class _Raw:
@@ -251,8 +258,9 @@ class Matcher:
             targets = [(keys_a, a), (keys_b, b)]
             if squeezed != b and len(squeezed) >= 5:
                 targets.append((keys_b, squeezed))
-            if payload_kind == "term":
-                targets.extend((keys_m, v) for v in masked_variants(b))
+            # masked variants of terms, and of the phrases that qualify or cancel them (a masked
+            # "cr*ssb*w sc*pe" is still the crossbow-scope look-alike)
+            targets.extend((keys_m, v) for v in masked_variants(b, a))
             for keys, key in targets:
                 if p not in keys[key]:
                     keys[key].append(p)
@@ -392,15 +400,18 @@ class Matcher:
                 flags = norm.flags_b_own(s, e)
                 if not flags & _B_REVEALS:
                     continue  # view A already sees it (or it is a mere skeleton collision)
-                if flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e):
-                    continue  # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak
+                # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak -- unless the term
+                # itself has digits there ("n@ked 100": the number is part of the name)
+                numeric = bool(flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e))
+                if numeric and not any(p.has_digit for p in payloads):
+                    continue
                 a_s, a_e = norm.b_to_a(s, e)
                 b = (s, e)
             else:
-                a_s, a_e, b = s, e, None
+                a_s, a_e, b, numeric = s, e, None, False
             bounded = (s == 0 or not _word_char(text[s - 1])) and (e == n or not _word_char(text[e]))
             for p in payloads:
-                if p.boundary and not bounded:
+                if (p.boundary and not bounded) or (numeric and not p.has_digit):
                     continue
                 out.append(_Raw(p, fi, a_s, a_e, b))
 

@@ -167,7 +167,10 @@ def _load_homoglyphs() -> dict[str, str]:
     """Non-Latin characters that look like one Latin letter (Unicode confusables, UTS #39)."""
     data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
     table: dict[str, str] = {}
-    for char, glyphs in data.items():
+    # Characters that are their own case fold first: an upper-case letter folds onto the lower-case
+    # one, whose own look-alike wins (Cyrillic І looks like "l", but folds to і, which looks like "i").
+    items = sorted(data.items(), key=lambda kv: len(kv[0]) == 1 and (FOLD[ord(kv[0])] or kv[0]) != kv[0])
+    for char, glyphs in items:
         if len(char) != 1 or char.isascii() or not char.isalpha():
             continue
         if unicodedata.name(char, "").startswith("LATIN"):
@@ -180,7 +183,7 @@ def _load_homoglyphs() -> dict[str, str]:
             if len(key) == 1 and unicodedata.name(key, "").startswith("LATIN"):
                 break  # it folds to a Latin letter of another language (Turkish ı): spelling
             if len(c) == 1 and c.isascii() and c.isalpha() and len(key) == 1:
-                table[key] = c.lower()
+                table.setdefault(key, c.lower())
                 break
     return table
 

@@ -6,7 +6,12 @@
 * points are counted once per rule per listing and summed by class;
 * one circumvention point when a firing violation's evidence was only found after de-obfuscation,
   and one for a misplaced category;
-* nothing depends on the order of findings, and adding a finding never weakens the decision.
+* nothing depends on the order of findings, and adding a finding never weakens the decision --
+  except for the one precedence rule below, which policy.md §1 asks for;
+* **precedence of deterministic findings over the text classifier**: a finding of a rule the policy's
+  ``classifier:`` section names (a model suspicion) is dropped when an in-force finding of any other
+  rule exists for the same category: the lexicon or list finding decides, and a suspicion a
+  deterministic rule confirmed is no review case (policy.md §1). Suspicions of other categories stay.
 """
 
 from __future__ import annotations
@@ -127,6 +132,11 @@ def decide(findings: Iterable[Finding], listing: Listing, policy: Policy, as_of:
         rule = policy.rule(f.rule_id)  # KeyError: a check emitted a rule the policy lacks
         if rule.in_force(as_of):
             groups[f.rule_id].append(f)
+    model_rules = policy.model_rule_ids
+    if model_rules:
+        decided = {policy.rule(rid).category for rid in groups if rid not in model_rules}
+        for rid in [rid for rid in groups if rid in model_rules and policy.rule(rid).category in decided]:
+            del groups[rid]
 
     violations: list[Violation] = []
     for rule_id in sorted(groups):

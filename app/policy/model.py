@@ -70,6 +70,31 @@ class Rule(_Strict):
         return self.effective_from <= as_of and (self.effective_until is None or as_of <= self.effective_until)
 
 
+class ClassifierThreshold(_Strict):
+    """Scores of one category from which the text classifier asks for review and, where held-out
+    precision allowed it, blocks (written by ``moderate train``)."""
+    review: float = Field(gt=0, le=1)
+    block: float | None = Field(default=None, gt=0, le=1)
+    review_rule: str
+    block_rule: str | None = None
+
+    @model_validator(mode="after")
+    def _sane(self):
+        if (self.block is None) != (self.block_rule is None):
+            raise ValueError("block and block_rule go together")
+        if self.block is not None and self.block < self.review:
+            raise ValueError("block threshold below the review threshold")
+        return self
+
+
+class Classifier(_Strict):
+    """The ``classifier:`` section: which model file, its sha256 and the per-category thresholds."""
+    model: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    top_ngrams: int = Field(default=5, ge=0, le=20)
+    categories: dict[str, ClassifierThreshold]
+
+
 class Policy(_Strict):
     version: str
     published: dt.date
@@ -78,6 +103,7 @@ class Policy(_Strict):
     citations: dict[str, Citation]
     seller_points: SellerPoints
     circumvention: Circumvention
+    classifier: Classifier | None = None
     rules: list[Rule]
 
     @model_validator(mode="after")
@@ -95,6 +121,18 @@ class Policy(_Strict):
         for rid in (self.circumvention.keyword_distortion, self.circumvention.misplaced_category):
             if rid not in ids:
                 raise ValueError(f"circumvention rule {rid!r} is not defined")
+        if self.classifier is not None:
+            by_id = {r.id: r for r in self.rules}
+            for cat, t in self.classifier.categories.items():
+                for rid, action in ((t.review_rule, "allow"), (t.block_rule, "block")):
+                    if rid is None:
+                        continue
+                    rule = by_id.get(rid)
+                    if rule is None:
+                        raise ValueError(f"classifier.categories.{cat}: rule {rid!r} is not defined")
+                    if rule.category != cat or rule.action != action:
+                        raise ValueError(f"classifier.categories.{cat}: rule {rid!r} must have category {cat} "
+                                         f"and action {action}")
         return self
 
     def expand(self, regions: list[str]) -> list[str]:
@@ -120,6 +158,15 @@ class Policy(_Strict):
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
+
+    @property
+    def model_rule_ids(self) -> frozenset[str]:
+        """The rules the text classifier emits (named in the ``classifier:`` section): suspicions that a
+        lexicon or list finding of the same category overrides (see ``decide``)."""
+        c = self.classifier
+        if c is None:
+            return frozenset()
+        return frozenset(r for t in c.categories.values() for r in (t.review_rule, t.block_rule) if r)
 
     @property
     def _by_id(self) -> dict[str, Rule]:
