@@ -88,6 +88,23 @@ def test_counter_example(engine, family, entry_id, ex):
 
 
 @pytest.fixture(scope="module")
+def product_engine():
+    """The engine as shipped: lexicons, lists *and* the text classifier (the suite's default is off)."""
+    from app.config import Settings
+    from app.engine import Engine
+
+    return Engine(Settings(classifier=True))
+
+
+@pytest.mark.parametrize("family, entry_id, ex", _cases("counter_examples"))
+def test_counter_example_is_not_blocked_by_the_shipped_engine(product_engine, family, entry_id, ex):
+    """A benign look-alike may go to review (the classifier may be unsure), never to a block or a mask."""
+    d = product_engine.moderate(_listing(ex))
+    bad = [v for v in d.violations if v.category == family and v.action != "allow"]
+    assert not bad, f"{entry_id}: {ex.title!r}\n{_explain(d)}"
+
+
+@pytest.fixture(scope="module")
 def normalizer() -> Normalizer:
     return Normalizer()
 

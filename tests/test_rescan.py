@@ -322,7 +322,7 @@ def _moderate() -> list[str]:
 
 
 def test_sigkilled_rescan_resumes_with_every_listing_decided_exactly_once(tmp_path, engine):
-    rows = listings(4_000, prefix="k")
+    rows = listings(30_000, prefix="k")  # long enough (~10 s) to be killed mid-run on an idle machine
     rows.insert(777, '{"listing_id": "bad-json"')  # a bad row survives the resume too (line 778)
     src = write_jsonl(tmp_path / "cat.jsonl", rows)
     out = tmp_path / "out.jsonl"

@@ -172,16 +172,43 @@ class CategoryResult:
     test: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(model, rows: list[Row]) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, len(F.LABELS)))
-    proba = model.predict_proba([r.text for r in rows])
+def _scores_of(model, texts: list[str]) -> np.ndarray:
+    proba = model.predict_proba(texts)
     classes = list(model.classes_)
-    return np.column_stack([proba[:, classes.index(c)] if c in classes else np.zeros(len(rows))
+    return np.column_stack([proba[:, classes.index(c)] if c in classes else np.zeros(len(texts))
                             for c in F.LABELS])
 
 
-def choose_thresholds(model, ds: Dataset) -> dict[str, CategoryResult]:
+def _scores(model, rows: list[Row]) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, len(F.LABELS)))
+    return _scores_of(model, [r.text for r in rows])
+
+
+def lookalike_texts(lexicon_dir: Path | None = None) -> dict[str, list[str]]:
+    """The benign look-alikes the lexicons name (every ``counter_examples`` entry that does not expect
+    a block), per category (a lexicon's family is its category): a block threshold must pass them."""
+    from app.config import Settings
+    from app.matching import load_lexicon
+
+    out: dict[str, list[str]] = {}
+    for path in sorted((lexicon_dir or Settings().lexicon_path).glob("*.yaml")):
+        lx = load_lexicon(path)
+        for entry in [*lx.terms, *lx.patterns]:
+            for ex in entry.counter_examples:
+                if ex.expect != "block":
+                    out.setdefault(lx.family, []).append(
+                        F.listing_text(ex.title, ex.keywords, ex.category, ex.description))
+    return out
+
+
+def choose_thresholds(model, ds: Dataset, lookalikes: dict[str, list[str]] | None = None,
+                      ) -> dict[str, CategoryResult]:
+    """Per category: the review threshold, and a block threshold only where validation and test
+    precision reach BLOCK_PRECISION *and* no benign look-alike of the lexicons (their counter-examples)
+    would be blocked: the threshold is raised above the highest look-alike score, then re-checked."""
+    if lookalikes is None:
+        lookalikes = lookalike_texts()
     val_real, val_all, test = ds.of("val", True), ds.of("val"), ds.of("test", True)
     S_vr, S_va, S_t = _scores(model, val_real), _scores(model, val_all), _scores(model, test)
     y_vr = np.array([r.label for r in val_real])
@@ -206,11 +233,19 @@ def choose_thresholds(model, ds: Dataset) -> dict[str, CategoryResult]:
                 note = f"validation precision never reaches {BLOCK_PRECISION:.0%} on {BLOCK_MIN_POSITIVES}+ positives"
             else:
                 b = max(round(b, 4), review)
+                looks = lookalikes.get(cat, [])
+                worst = float(_scores_of(model, looks)[:, j].max()) if looks else 0.0
+                raised = ""
+                if worst >= b:
+                    b = round(worst + 0.0001, 4)
+                    raised = f"; raised above the highest of {len(looks)} lexicon look-alikes ({worst:.4f})"
                 p_t, _r, _tp, n_t = _pr(y_t == cat, S_t[:, j], b)
-                if p_t < BLOCK_PRECISION:
+                if n_t == 0:
+                    note = f"no real test listing scores above {b}{raised}: no block threshold"
+                elif p_t < BLOCK_PRECISION:
                     note = f"test precision at {b} is {p_t:.2%} < {BLOCK_PRECISION:.0%}"
                 else:
-                    block, note = b, f"validation and test precision >= {BLOCK_PRECISION:.0%}"
+                    block, note = b, f"validation and test precision >= {BLOCK_PRECISION:.0%}{raised}"
         res = CategoryResult(cat, review, block, basis, note, int((yv).sum()), int((y_t == cat).sum()))
         res.test = category_metrics(y_t == cat, S_t[:, j], review, block)
         out[cat] = res
