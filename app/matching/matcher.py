@@ -59,10 +59,6 @@ FUZZY_MIN_LEN = 6
 FUZZY_MAX_TOKENS = 64
 
 
-def _word_char(c: str) -> bool:
-    return c.isalnum() and (c < "\u0e00" or not _NO_BOUNDARY_SCRIPT.match(c))
-
-
 def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
     """Whether the view-B span ``[s, e)`` reads a digit of a stand-alone number as a letter
     (``D-3 Liquid`` -> ``d e iiquid``). Leetspeak swaps digits *inside* words (``E-C1G``, ``P3N``,
@@ -222,6 +218,12 @@ class _Raw:
     b: tuple[int, int] | None  # the view-B span when only view B revealed it
 
 
+def _value(key: str, payloads: list[_Payload]) -> tuple[int, tuple[_Payload, ...], bool]:
+    """An automaton value: the key's length, its payloads, and whether every payload needs word
+    boundaries (then a match inside a word is dropped before any other work)."""
+    return len(key), tuple(payloads), all(p.boundary for p in payloads)
+
+
 class Matcher:
     def __init__(self, lexicons: list[Lexicon], normalizer: Normalizer,
                  external: dict[str, dict[str, object]] | None = None):
@@ -314,14 +316,14 @@ class Matcher:
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
         for key, payloads in keys_a.items():
-            auto_a.add_word(key, (len(key), tuple(payloads)))
+            auto_a.add_word(key, _value(key, payloads))
         for key, payloads in keys_b.items():
-            auto_b.add_word(key, (len(key), tuple(payloads)))
+            auto_b.add_word(key, _value(key, payloads))
         # masked variants live in an automaton of their own, searched only in text that has a "*"
         # inside a word: they multiply the keys, and ordinary text never needs them
         auto_m = ahocorasick.Automaton()
         for key, payloads in keys_m.items():
-            auto_m.add_word(key, (len(key), tuple(payloads)))
+            auto_m.add_word(key, _value(key, payloads))
         if keys_m:
             auto_m.make_automaton()
         self._auto_m = auto_m if keys_m else None
@@ -391,8 +393,17 @@ class Matcher:
     def _scan_hits(self, fi: int, norm: NormText, out: list[_Raw], text: str, hits, reveals) -> None:
         view_b = reveals is not None
         n = len(text)
-        for end, (klen, payloads) in hits:
+        no_boundary = _NO_BOUNDARY_SCRIPT.match
+        for end, (klen, payloads, all_bounded) in hits:
             s, e = end - klen + 1, end + 1
+            # word boundaries first: the cheapest test, and most automaton matches are inside words
+            c = text[s - 1] if s else " "
+            bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if bounded and e < n:
+                c = text[e]
+                bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if all_bounded and not bounded:
+                continue
             if view_b:
                 k = bisect_left(reveals, s)
                 if k == len(reveals) or reveals[k] >= e:
@@ -409,7 +420,6 @@ class Matcher:
                 b = (s, e)
             else:
                 a_s, a_e, b, numeric = s, e, None, False
-            bounded = (s == 0 or not _word_char(text[s - 1])) and (e == n or not _word_char(text[e]))
             for p in payloads:
                 if (p.boundary and not bounded) or (numeric and not p.has_digit):
                     continue
