@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.config import REPO_ROOT
+from tests.support import free_port
 
 SHARED = Path(os.environ.get("MODERATE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
@@ -42,12 +42,6 @@ PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 CHROMIUM = os.environ.get("MODERATE_CHROMIUM", "/usr/bin/chromium")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_url():
     """A real PostgreSQL server for the session: initdb + pg_ctl on a temporary directory and a free
@@ -67,7 +61,7 @@ def pg_url():
     data = tmp / "data"
     if root:
         shutil.chown(tmp, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     log = tmp / "server.log"
     try:
         subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-U", "test", "-A", "trust", "--no-sync",

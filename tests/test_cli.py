@@ -6,7 +6,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.config import REPO_ROOT
+from tests.support import free_port, moderate_command
 
 runner = CliRunner()
 
@@ -300,7 +300,7 @@ def test_reload_failure_and_unreachable_server_exit_non_zero():
         assert "lexicons/x.yaml" in r.stderr
     finally:
         server.shutdown()
-    r = run("reload", "--url", f"http://127.0.0.1:{_free_port()}", "--timeout", "2")
+    r = run("reload", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
     assert r.exit_code == 3 and "cannot reach" in r.stderr
 
 
@@ -313,17 +313,6 @@ def test_importing_the_cli_builds_nothing():
 
 
 # ------------------------------------------------------------------------------------------ serve
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _moderate_script() -> list[str]:
-    script = Path(sys.executable).with_name("moderate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli.main"]
-
-
 def test_serve_runs_the_api_and_reload_reaches_it(tmp_path):
     try:
         import app.api.main  # noqa: F401
@@ -331,10 +320,10 @@ def test_serve_runs_the_api_and_reload_reaches_it(tmp_path):
         pytest.skip(f"app.api is not importable yet ({exc}); serve needs app.api.main.create_app")
     import httpx
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen([*_moderate_script(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([*moderate_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
                                 cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT,
                                 env={**os.environ, "COLUMNS": "200"})
     base = f"http://127.0.0.1:{port}"

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from app.config import REPO_ROOT
+from tests.support import free_port, moderate_command
 
 pytest.importorskip("playwright", reason="playwright is not installed (pip install playwright pytest-playwright)")
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.slow]
@@ -37,17 +35,6 @@ LISTINGS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _moderate() -> list[str]:
-    script = Path(sys.executable).with_name("moderate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli.main"]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     import httpx
@@ -55,10 +42,10 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
     env = {**os.environ, "MODERATE_STATE_DIR": str(tmp / "state"), "COLUMNS": "200"}
     env.pop("MODERATE_DATABASE_URL", None)
-    port = _free_port()
+    port = free_port()
     log = tmp / "serve.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen([*_moderate(), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp, env=env,
+        proc = subprocess.Popen([*moderate_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,7 +63,7 @@ def server(tmp_path_factory):
         assert "moderate keys create --role admin" in banner and "/review/" in banner
 
         def key(role: str) -> str:
-            r = subprocess.run([*_moderate(), "keys", "create", "--role", role, "--name", f"ui {role}", "--json"],
+            r = subprocess.run([*moderate_command(), "keys", "create", "--role", role, "--name", f"ui {role}", "--json"],
                                cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
             return json.loads(r.stdout)["key"]
