@@ -180,15 +180,8 @@ class MedicalDeviceCheck:
         elif kind == "nmpa":
             d = parse_nmpa(part, as_of)
             self._nmpa(f, fld, _at(d, s, e))
-        elif kind == "fda":
-            d = parse_fda_number(part, as_of)
-            if d.ok:
-                f.identifiers.add(d.canonical)
-                f.evidence.append(ev(d.canonical))
-            else:
-                f.invalid.append((fld, _at(d, s, e)))
-        elif kind == "establishment":
-            d = parse_establishment(part)
+        elif kind in ("fda", "establishment"):
+            d = parse_fda_number(part, as_of) if kind == "fda" else parse_establishment(part)
             if d.ok:
                 f.identifiers.add(d.canonical)
                 f.evidence.append(ev(d.canonical))
