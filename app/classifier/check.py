@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from app.checks.base import Finding, PreparedListing
-from app.classifier.features import NONE, ngram_columns, text_of
+from app.classifier.features import NONE, FastCounts, ngram_columns, text_of, unique_counts
 from app.classifier.train import load_model
 from app.models.decision import Evidence
 
@@ -94,20 +94,29 @@ def _linear_weights(clf) -> np.ndarray:
 
 class FastScorer:
     """The fitted pipeline's arithmetic for one listing, without scikit-learn's per-call input
-    validation (which costs milliseconds on a single row): hashed counts from the fitted
-    ``HashingVectorizer`` (its C hashing), then sublinear TF x IDF and L2 per block, the linear scores
-    and the calibration, exactly as ``predict_proba`` computes them. :meth:`verify` compares the two
-    on sample texts when the check is built."""
+    validation (which costs milliseconds on a single row): hashed counts per block, then sublinear
+    TF x IDF and L2 per block, the linear scores and the calibration, exactly as ``predict_proba``
+    computes them. The counts come from :class:`app.classifier.features.FastCounts` (cached per-word
+    n-gram columns, the same counts as the fitted ``HashingVectorizer``), or with ``fast_counts=False``
+    from the vectoriser's own ``transform`` (the reference, kept for tests and the benchmark).
+    :meth:`verify` compares the result with ``predict_proba`` on sample texts when the check is built."""
 
-    def __init__(self, features, clf):
+    def __init__(self, features, clf, fast_counts: bool = True):
+        if getattr(features, "transformer_weights", None):
+            raise ModelFileError("the classifier's features are weighted: not the ones the fast path computes")
+        self.fast_counts = fast_counts
         self.blocks = []
         offset = 0
         for _name, pipe in features.transformer_list:
             hv, tf = pipe.named_steps["hash"], pipe.named_steps["tfidf"]
             if not (tf.sublinear_tf and tf.use_idf and tf.norm == "l2" and hv.norm is None):
                 raise ModelFileError("the classifier's features are not the ones the fast path computes")
-            self.blocks.append((hv, np.asarray(tf.idf_, dtype=np.float64), offset))
+            self.blocks.append((hv, FastCounts(hv), np.asarray(tf.idf_, dtype=np.float64), offset))
             offset += hv.n_features
+        self.features = features
+        # all blocks reproduced exactly by FastCounts: count them together
+        self.joint = fast_counts and all(fc.exact for _hv, fc, _idf, _o in self.blocks)
+        self._starts = np.array([o for _hv, _fc, _idf, o in self.blocks], dtype=np.int64)
         if hasattr(clf, "calibrated_classifiers_"):
             cal = clf.calibrated_classifiers_[0]
             base = cal.estimator
@@ -125,24 +134,64 @@ class FastScorer:
         self.intercept = np.asarray(base.intercept_, dtype=np.float64)
         self.n_classes = len(clf.classes_)
 
+    def counts(self, hv, fc, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ascending columns, counts) of one block for ``text``."""
+        if self.fast_counts:
+            return fc.counts(text)
+        row = hv.transform([text])
+        return row.indices, row.data
+
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, values) of the feature row of ``text`` in the union's column space."""
+        if self.joint:
+            return self._vector_joint(text)
         cols, vals = [], []
-        for hv, idf, offset in self.blocks:
-            counts = hv.transform([text])
-            if counts.nnz == 0:
+        for hv, fc, idf, offset in self.blocks:
+            idx, counts = self.counts(hv, fc, text)
+            if idx.size == 0:
                 continue
-            idx = counts.indices.astype(np.int64)
-            v = (np.log(counts.data) + 1.0) * idf[idx]
+            v = (np.log(counts) + 1.0) * idf[idx]
             v /= np.sqrt(np.dot(v, v))
             cols.append(idx + offset)
             vals.append(v)
         if not cols:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
         return np.concatenate(cols), np.concatenate(vals)
 
+    def _vector_joint(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`vector` with every block's n-gram columns counted in one sort (union column space),
+        then TF x IDF and L2 per block as above."""
+        parts = [fc.columns(text) + offset if offset else fc.columns(text) for _hv, fc, _idf, offset in self.blocks]
+        cols = np.concatenate(parts)
+        if cols.size == 0:
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        idx, counts = unique_counts(cols)
+        cuts = np.searchsorted(idx, self._starts).tolist() + [idx.size]
+        vals = []
+        for i, (_hv, _fc, idf, offset) in enumerate(self.blocks):
+            a, b = cuts[i], cuts[i + 1]
+            if a == b:
+                continue
+            v = (np.log(counts[a:b]) + 1.0) * idf[idx[a:b] - offset]
+            v /= np.sqrt(np.dot(v, v))
+            vals.append(v)
+        return idx, (vals[0] if len(vals) == 1 else np.concatenate(vals))
+
+    def ngram_names(self, text: str, cols) -> dict[int, list[str]]:
+        """Union column -> the distinct n-grams of ``text`` hashed to it, for ``cols`` (the same as
+        :func:`app.classifier.features.ngram_columns` restricted to those columns)."""
+        if not self.fast_counts:
+            names = ngram_columns(self.features, text)
+            return {c: names[c] for c in cols if c in names}
+        out: dict[int, list[str]] = {}
+        for hv, fc, _idf, offset in self.blocks:
+            wanted = {c - offset for c in cols if offset <= c < offset + hv.n_features}
+            for c, grams in fc.ngram_names(text, wanted).items():
+                out[c + offset] = sorted(grams)
+        return out
+
     def proba(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        scores = vals @ self.wt[cols] + self.intercept if len(cols) else self.intercept.copy()
+        scores = vals @ np.take(self.wt, cols, axis=0) + self.intercept if len(cols) else self.intercept.copy()
         if self.kind == "sigmoid":
             p = 1.0 / (1.0 + np.exp(self.a * scores + self.b))
             total = p.sum()
@@ -154,6 +203,13 @@ class FastScorer:
 
     def verify(self, features, clf, texts: list[str], tol: float = 1e-9) -> None:
         ref = clf.predict_proba(features.transform(texts))
+        for hv, fc, _idf, _offset in self.blocks:  # the fast counts are exactly the vectoriser's
+            rows = hv.transform(texts)
+            for i, t in enumerate(texts):
+                idx, cnt = fc.counts(t)
+                row = rows[[i]]
+                if not (np.array_equal(idx, row.indices) and np.array_equal(cnt, row.data)):
+                    raise ModelFileError(f"fast n-gram counts differ from the vectoriser's on {t!r}")
         for i, t in enumerate(texts):
             got = self.proba(*self.vector(t))
             if not np.allclose(got, ref[i], rtol=0, atol=tol):
@@ -161,7 +217,8 @@ class FastScorer:
 
 
 _VERIFY_TEXTS = ["disposable vape 5000 puffs mango ice", "organic whole milk 1 gallon", "live monstera plant",
-                 "一次性电子烟", "Springmesser automatisch", "", "x", "blood glucose meter 50 strips"]
+                 "一次性电子烟", "Springmesser automatisch", "", "x", "blood glucose meter 50 strips",
+                 "Ünïcödé  ＶＡＰＥ\t\u00a0 pods\n\n x | İstanbul ΣΊΣΥΦΟΣ"]
 
 
 class ClassifierCheck:
@@ -245,7 +302,7 @@ class ClassifierCheck:
         chosen = [(int(cols[i]), float(w[i])) for i in order[: self.top_ngrams * 2] if w[i] > 0]
         if not chosen:
             return []
-        names = ngram_columns(self.features, text)
+        names = self.fast.ngram_names(text, {c for c, _w in chosen})
         out: list[tuple[str, float]] = []
         seen: set[str] = set()
         for col, weight in chosen:
