@@ -20,11 +20,12 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import ahocorasick
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.matching.lexicon import Lexicon
+from app.matching.multi import LiteralSet, PatternScreen
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
@@ -238,8 +239,6 @@ class Matcher:
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
         self._phrase_entries: dict[tuple[str, str, str], set[int]] = defaultdict(set)
-        auto_a = ahocorasick.Automaton()
-        auto_b = ahocorasick.Automaton()
         keys_a: dict[str, list[_Payload]] = defaultdict(list)
         keys_b: dict[str, list[_Payload]] = defaultdict(list)
         keys_m: dict[str, list[_Payload]] = defaultdict(list)  # masked variants ("st*n g*n")
@@ -310,27 +309,32 @@ class Matcher:
                                                   tuple(normalizer.term_a(x) for x in pat.prefilter)))
             if fuzzy_choices:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
+        # all families' near-miss choices in one list: one distance matrix per listing serves them all
+        self._fuzzy_all: list[str] = []
+        self._fuzzy_slices: dict[str, tuple[int, int]] = {}
+        for fam, (choices, _) in self._fuzzy.items():
+            self._fuzzy_slices[fam] = (len(self._fuzzy_all), len(self._fuzzy_all) + len(choices))
+            self._fuzzy_all.extend(choices)
 
         for fam, keys in (external or {}).items():
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        for key, payloads in keys_a.items():
-            auto_a.add_word(key, _value(key, payloads))
-        for key, payloads in keys_b.items():
-            auto_b.add_word(key, _value(key, payloads))
+        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()})
+        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
         # masked variants live in an automaton of their own, searched only in text that has a "*"
         # inside a word: they multiply the keys, and ordinary text never needs them
-        auto_m = ahocorasick.Automaton()
-        for key, payloads in keys_m.items():
-            auto_m.add_word(key, _value(key, payloads))
-        if keys_m:
-            auto_m.make_automaton()
-        self._auto_m = auto_m if keys_m else None
-        auto_a.make_automaton()
-        auto_b.make_automaton()
-        self._auto_a = auto_a
-        self._auto_b = auto_b
+        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        # one Hyperscan pass per field says which lexicon patterns can match there at all
+        self._pattern_index: dict[str, int] = {}
+        regexes: list[str] = []
+        for pats in self._patterns.values():
+            for pat, *_ in pats:
+                self._pattern_index[pat.id] = len(regexes)
+                regexes.append(pat.regex)
+        self._screen = PatternScreen(regexes)
+        self._family_patterns = {fam: frozenset(self._pattern_index[pat.id] for pat, *_ in pats)
+                                 for fam, pats in self._patterns.items()}
         self.term_count = len(self._entries)
         self.form_count = len(keys_a)
 
@@ -361,42 +365,78 @@ class Matcher:
                         (r.field, r.a_s, r.a_e, self._external_values[(r.payload.family, r.payload.form)]))
                 continue
             by_family[r.payload.family].append(r)
+        # which lexicon patterns can match in each field (one Hyperscan pass per field)
+        screened = {fi: self._screen.possible(ft.norm.text) for fi, ft in enumerate(fields) if ft.scan}
+        fuzzy = self._fuzzy_distances(fields) if self._fuzzy else None
         for fam in self.families:
             res = results[fam]
-            rs = by_family.get(fam, [])
-            pending = self._resolve(fam, rs, fields, res)
-            pats = self._patterns.get(fam, [])
-            # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
-            # co-term and the other way round.
-            done: set[str] = set()
-            while True:
-                pending, _ = self._fixpoint(pending, res.phrases, res)
-                if not pats or not self._run_patterns(fam, pats, fields, res, done, pending):
-                    break
-            if fam in self._fuzzy:
-                self._fuzzy_scan(fam, fields, res, rs)
+            rs = by_family.get(fam, ())
+            pats = self._patterns.get(fam, ())
+            if pats and not self._any_possible(fam, screened):
+                pats = ()  # no pattern of the family can match anywhere
+            if rs or pats or res.fired:
+                pending = self._resolve(fam, rs, fields, res) if rs else []
+                # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
+                # co-term and the other way round.
+                done: set[str] = set()
+                while True:
+                    pending, _ = self._fixpoint(pending, res.phrases, res)
+                    if not pats or not self._run_patterns(fam, pats, fields, res, done, pending, screened):
+                        break
+            if fuzzy is not None and fam in self._fuzzy:
+                self._fuzzy_scan(fam, fields, res, rs, fuzzy)
         return results
 
+    def _any_possible(self, fam: str, screened: dict[int, set[int] | None]) -> bool:
+        mine = self._family_patterns[fam]
+        return any(p is None or not mine.isdisjoint(p) for p in screened.values())
+
     def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
-        text = norm.deobf if view_b else norm.text
-        auto = self._auto_b if view_b else self._auto_a
         if view_b:
             reveals = norm.b_reveals()
             if not reveals:
                 return  # view B shows nothing view A does not
+            text = norm.deobf
             if self._auto_m is not None and norm.has_masks():
-                self._scan_hits(fi, norm, out, text, self._auto_m.iter(text), reveals)
-            self._scan_hits(fi, norm, out, text, auto.iter(text), reveals)
+                self._scan_b(fi, norm, out, text, self._auto_m, reveals)
+            self._scan_b(fi, norm, out, text, self._auto_b, reveals)
         else:
-            self._scan_hits(fi, norm, out, text, auto.iter(text), None)
+            self._scan_a(fi, out, norm.text)
 
-    def _scan_hits(self, fi: int, norm: NormText, out: list[_Raw], text: str, hits, reveals) -> None:
-        view_b = reveals is not None
+    def _scan_a(self, fi: int, out: list[_Raw], text: str) -> None:
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
-        for end, (klen, payloads, all_bounded) in hits:
-            s, e = end - klen + 1, end + 1
-            # word boundaries first: the cheapest test, and most automaton matches are inside words
+        values = self._auto_a.values
+        for idx, s, e in self._auto_a.find(text):
+            _, payloads, all_bounded = values[idx]
+            # word boundaries first: the cheapest test, and many automaton matches are inside words
+            c = text[s - 1] if s else " "
+            bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if bounded and e < n:
+                c = text[e]
+                bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if not bounded:
+                if all_bounded:
+                    continue
+                for p in payloads:
+                    if not p.boundary:
+                        out.append(_Raw(p, fi, s, e, None))
+            else:
+                for p in payloads:
+                    out.append(_Raw(p, fi, s, e, None))
+
+    def _scan_b(self, fi: int, norm: NormText, out: list[_Raw], text: str, keys: LiteralSet, reveals) -> None:
+        n = len(text)
+        no_boundary = _NO_BOUNDARY_SCRIPT.match
+        values = keys.values
+        last = len(reveals)
+        for idx, s, e in keys.find(text):
+            # a view-B match counts only with a revealing position inside it (else view A has it);
+            # most matches have none, so this test comes first
+            k = bisect_left(reveals, s)
+            if k == last or reveals[k] >= e:
+                continue
+            _, payloads, all_bounded = values[idx]
             c = text[s - 1] if s else " "
             bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if bounded and e < n:
@@ -404,22 +444,16 @@ class Matcher:
                 bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if all_bounded and not bounded:
                 continue
-            if view_b:
-                k = bisect_left(reveals, s)
-                if k == len(reveals) or reveals[k] >= e:
-                    continue  # no revealing position inside: a copy of a view-A match
-                flags = norm.flags_b_own(s, e)
-                if not flags & _B_REVEALS:
-                    continue  # view A already sees it (or it is a mere skeleton collision)
-                # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak -- unless the term
-                # itself has digits there ("n@ked 100": the number is part of the name)
-                numeric = bool(flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e))
-                if numeric and not any(p.has_digit for p in payloads):
-                    continue
-                a_s, a_e = norm.b_to_a(s, e)
-                b = (s, e)
-            else:
-                a_s, a_e, b, numeric = s, e, None, False
+            flags = norm.flags_b_own(s, e)
+            if not flags & _B_REVEALS:
+                continue  # view A already sees it (or it is a mere skeleton collision)
+            # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak -- unless the term
+            # itself has digits there ("n@ked 100": the number is part of the name)
+            numeric = bool(flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e))
+            if numeric and not any(p.has_digit for p in payloads):
+                continue
+            a_s, a_e = norm.b_to_a(s, e)
+            b = (s, e)
             for p in payloads:
                 if (p.boundary and not bounded) or (numeric and not p.has_digit):
                     continue
@@ -510,7 +544,7 @@ class Matcher:
         return pending, grew
 
     def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult, done: set[str],
-                      pending: list) -> bool:
+                      pending: list, screened: dict | None = None) -> bool:
         """Run every pattern whose co-terms are met (once each, ids in ``done``); a ``coterm_only``
         pattern runs only while something waits for its signal. Returns whether a new signal fired."""
         phrases = res.phrases
@@ -537,10 +571,15 @@ class Matcher:
                     if pat.signal not in wanted:
                         continue
                 done.add(pat.id)
+                pidx = self._pattern_index[pat.id]
                 for fi, ft in enumerate(fields):
                     if not ft.scan:
                         continue
                     text = ft.norm.text
+                    if screened is not None:
+                        possible = screened.get(fi)
+                        if possible is not None and pidx not in possible:
+                            continue
                     if prefilter:
                         for p in prefilter:
                             if p in text:
@@ -560,30 +599,43 @@ class Matcher:
                             changed = True
         return set(res.fired) != before
 
-    def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs: list[_Raw]) -> None:
-        choices, entries = self._fuzzy[fam]
-        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
-        count = 0
-        for ft in fields:
+    def _fuzzy_distances(self, fields: list[FieldText]):
+        """The near-miss candidates of the fuzzy fields (words and word pairs of at least
+        ``FUZZY_MIN_LEN`` characters, the first ``FUZZY_MAX_TOKENS`` of them) and their Levenshtein
+        distances to every family's choices, capped at 2, in one matrix."""
+        cands: list[tuple[int, int, int]] = []
+        for fi, ft in enumerate(fields):
             if not ft.fuzzy:
                 continue
-            text = ft.norm.text
-            toks = list(_TOKEN.finditer(text))
-            cands = [(m.start(), m.end()) for m in toks]
-            cands += [(a.start(), b.end()) for a, b in zip(toks, toks[1:])]
-            for s, e in cands:
-                if e - s < FUZZY_MIN_LEN:
-                    continue
-                count += 1
-                if count > FUZZY_MAX_TOKENS:
-                    return
-                got = process.extractOne(text[s:e], choices, scorer=Levenshtein.distance, score_cutoff=1)
-                if got is None or got[1] == 0:
-                    continue
-                idx, form = entries[got[2]]
-                if idx in seen_entries:
-                    continue
-                entry = self._entries[idx]
-                res.grey.append(Hit(fam, entry.id, entry.signal, "grey", form, ft, fields.index(ft), s, e,
-                                    method="fuzzy"))
-                seen_entries.add(idx)
+            toks = [m.span() for m in _TOKEN.finditer(ft.norm.text)]
+            for s, e in toks + [(a[0], b[1]) for a, b in zip(toks, toks[1:])]:
+                if e - s >= FUZZY_MIN_LEN:
+                    cands.append((fi, s, e))
+        del cands[FUZZY_MAX_TOKENS:]
+        if not cands:
+            return None
+        texts = [fields[fi].norm.text[s:e] for fi, s, e in cands]
+        return cands, process.cdist(texts, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
+                                    dtype=np.uint8, workers=1)
+
+    def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs, fuzzy) -> None:
+        """Grey hits for near misses (distance exactly 1) of the family's fuzzy forms; the nearest
+        choice, the first of equals, wins (as ``rapidfuzz.process.extractOne`` would pick it), and an
+        entry already matched exactly, or already near-missed, is not reported again."""
+        cands, dist = fuzzy
+        a, b = self._fuzzy_slices[fam]
+        sub = dist[:, a:b]
+        near = np.flatnonzero(sub.min(axis=1) == 1)
+        if not len(near):
+            return
+        entries = self._fuzzy[fam][1]
+        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
+        for row in near.tolist():
+            fi, s, e = cands[row]
+            idx, form = entries[int(sub[row].argmin())]
+            if idx in seen_entries:
+                continue
+            entry = self._entries[idx]
+            res.grey.append(Hit(fam, entry.id, entry.signal, "grey", form, fields[fi], fi, s, e,
+                                method="fuzzy"))
+            seen_entries.add(idx)

@@ -1,0 +1,78 @@
+"""The two multi-pattern engines of the matcher, behind small wrappers.
+
+* :class:`LiteralSet`: every lexicon key of one view in one Aho-Corasick automaton
+  (``ahocorasick_rs``, the Rust ``aho-corasick`` crate): all overlapping matches of all keys in one
+  pass, as ``(key index, start, end)`` in characters of the Python string.
+* :class:`PatternScreen`: every lexicon regex in one Hyperscan database compiled in *prefilter* mode:
+  one pass says which patterns can match a text at all (a superset: Hyperscan approximates what it
+  cannot express, such as look-behinds, by matching more), so Python's ``re`` -- whose matches are the
+  ones that count -- runs only where it can find something.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import ahocorasick_rs
+
+
+class LiteralSet:
+    """Keys and the value of each; :meth:`find` returns ``[(value, start, end), ...]``."""
+
+    __slots__ = ("keys", "values", "_ac")
+
+    def __init__(self, items: dict[str, object]):
+        self.keys = keys = list(items)
+        self.values = [items[k] for k in keys]
+        self._ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard,
+                                              implementation=ahocorasick_rs.Implementation.DFA) if keys else None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """All matches, overlapping ones included, as ``(key index, start, end)``."""
+        if self._ac is None:
+            return []
+        try:
+            return self._ac.find_matches_as_indexes(text, overlapping=True)
+        except UnicodeEncodeError:  # a lone surrogate (normalised text has none): same length, no match there
+            return self._ac.find_matches_as_indexes(text.encode("utf-16", "surrogatepass").decode(
+                "utf-16", "replace"), overlapping=True)
+
+
+class PatternScreen:
+    """Which of ``regexes`` can match a text. ``None`` from :meth:`possible` means "cannot tell, run
+    them all" (Hyperscan missing, or the text not encodable)."""
+
+    def __init__(self, regexes: list[str]):
+        self._db = None
+        self._local = threading.local()
+        self.size = len(regexes)
+        if not regexes:
+            return
+        try:
+            import hyperscan
+        except ImportError:  # pragma: no cover - declared dependency; the matcher still works without it
+            return
+        flags = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_CASELESS
+                 | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY)
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(expressions=[r.encode("utf-8") for r in regexes], ids=list(range(len(regexes))),
+                   elements=len(regexes), flags=[flags] * len(regexes))
+        self._db = db
+        self._hs = hyperscan
+
+    def possible(self, text: str) -> set[int] | None:
+        if self._db is None:
+            return None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:  # a scratch space serves one scan at a time: one per thread
+            scratch = self._local.scratch = self._hs.Scratch(self._db)
+        found: set[int] = set()
+        self._db.scan(data, match_event_handler=lambda i, _s, _e, _f, _c: found.add(i), scratch=scratch)
+        return found
