@@ -39,11 +39,7 @@ def outermost_hits(hits) -> list[Hit]:
 
 def evidence_of(hit: Hit) -> Evidence:
     start, end, text, method, transforms = hit.resolve()
-    # built from the engine's own values (a str field name, int offsets, a method of the Literal):
-    # validating them again costs more than the rest of the evidence path (tests/test_engine.py
-    # checks that decisions validate)
-    return Evidence.model_construct(field=hit.field, start=start, end=end, text=text, matched=hit.matched,
-                                    method=method, transforms=list(transforms), source=hit.entry_id)
+    return Evidence.trusted(hit.field, start, end, text, hit.matched, method, list(transforms), hit.entry_id)
 
 
 @dataclass(slots=True)

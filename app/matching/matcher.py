@@ -615,8 +615,9 @@ class Matcher:
         if not cands:
             return None
         texts = [fields[fi].norm.text[s:e] for fi, s, e in cands]
-        return cands, process.cdist(texts, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
+        dist = process.cdist(texts, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
                                     dtype=np.uint8, workers=1)
+        return (cands, dist) if 1 in dist else None  # (a near miss is exactly one edit away)
 
     def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs, fuzzy) -> None:
         """Grey hits for near misses (distance exactly 1) of the family's fuzzy forms; the nearest

@@ -24,8 +24,11 @@ class LiteralSet:
     def __init__(self, items: dict[str, object]):
         self.keys = keys = list(items)
         self.values = [items[k] for k in keys]
+        # the contiguous NFA, not the DFA: the DFA of ~10,000 keys is several times larger, and in the
+        # engine -- where the work between two scans evicts the automaton from the CPU caches -- the
+        # smaller automaton is the faster one (measured 68 vs 89 us per ~1 KB listing)
         self._ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard,
-                                              implementation=ahocorasick_rs.Implementation.DFA) if keys else None
+                                              implementation=ahocorasick_rs.Implementation.ContiguousNFA) if keys else None
 
     def __len__(self) -> int:
         return len(self.values)
