@@ -25,7 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.matching.lexicon import Lexicon
-from app.matching.multi import LiteralSet, PatternScreen
+from app.matching.multi import LiteralSet
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
@@ -320,19 +320,18 @@ class Matcher:
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()})
-        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
-        # masked variants live in an automaton of their own, searched only in text that has a "*"
-        # inside a word: they multiply the keys, and ordinary text never needs them
-        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
-        # one Hyperscan pass per field says which lexicon patterns can match there at all
+        # one pass over a field's view A finds every key and says which lexicon patterns can match there
         self._pattern_index: dict[str, int] = {}
         regexes: list[str] = []
         for pats in self._patterns.values():
             for pat, *_ in pats:
                 self._pattern_index[pat.id] = len(regexes)
                 regexes.append(pat.regex)
-        self._screen = PatternScreen(regexes)
+        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()}, screen=regexes)
+        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
+        # masked variants live in an automaton of their own, searched only in text that has a "*"
+        # inside a word: they multiply the keys, and ordinary text never needs them
+        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
         self._family_patterns = {fam: frozenset(self._pattern_index[pat.id] for pat, *_ in pats)
                                  for fam, pats in self._patterns.items()}
         self.term_count = len(self._entries)
@@ -345,10 +344,11 @@ class Matcher:
         ``[(signal, index of the field that shows it)]``, e.g. the designated category): they count
         as fired from the start, with the whole field as their evidence (method ``rule``)."""
         raws: list[_Raw] = []
+        screened: dict[int, set[int] | None] = {}  # field -> the lexicon patterns that can match there
         for fi, ft in enumerate(fields):
             if ft.scan:
-                self._scan_view(fi, ft.norm, raws, view_b=False)
-                self._scan_view(fi, ft.norm, raws, view_b=True)
+                screened[fi] = self._scan_a(fi, raws, ft.norm.text)
+                self._scan_b_view(fi, ft.norm, raws)
         results = {fam: FamilyResult(fam) for fam in self.families}
         for fam, sigs in (presets or {}).items():
             if fam in results:
@@ -365,8 +365,6 @@ class Matcher:
                         (r.field, r.a_s, r.a_e, self._external_values[(r.payload.family, r.payload.form)]))
                 continue
             by_family[r.payload.family].append(r)
-        # which lexicon patterns can match in each field (one Hyperscan pass per field)
-        screened = {fi: self._screen.possible(ft.norm.text) for fi, ft in enumerate(fields) if ft.scan}
         fuzzy = self._fuzzy_distances(fields) if self._fuzzy else None
         for fam in self.families:
             res = results[fam]
@@ -391,23 +389,22 @@ class Matcher:
         mine = self._family_patterns[fam]
         return any(p is None or not mine.isdisjoint(p) for p in screened.values())
 
-    def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
-        if view_b:
-            reveals = norm.b_reveals()
-            if not reveals:
-                return  # view B shows nothing view A does not
-            text = norm.deobf
-            if self._auto_m is not None and norm.has_masks():
-                self._scan_b(fi, norm, out, text, self._auto_m, reveals)
-            self._scan_b(fi, norm, out, text, self._auto_b, reveals)
-        else:
-            self._scan_a(fi, out, norm.text)
+    def _scan_b_view(self, fi: int, norm: NormText, out: list[_Raw]) -> None:
+        reveals = norm.b_reveals()
+        if not reveals:
+            return  # view B shows nothing view A does not
+        text = norm.deobf
+        if self._auto_m is not None and norm.has_masks():
+            self._scan_b(fi, norm, out, text, self._auto_m, reveals)
+        self._scan_b(fi, norm, out, text, self._auto_b, reveals)
 
-    def _scan_a(self, fi: int, out: list[_Raw], text: str) -> None:
+    def _scan_a(self, fi: int, out: list[_Raw], text: str) -> set[int] | None:
+        """View A's matches into ``out``; returns the lexicon patterns that can match ``text``."""
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
         values = self._auto_a.values
-        for idx, s, e in self._auto_a.find(text):
+        matches, screened = self._auto_a.scan(text)
+        for idx, s, e in matches:
             _, payloads, all_bounded = values[idx]
             # word boundaries first: the cheapest test, and many automaton matches are inside words
             c = text[s - 1] if s else " "
@@ -424,6 +421,7 @@ class Matcher:
             else:
                 for p in payloads:
                     out.append(_Raw(p, fi, s, e, None))
+        return screened
 
     def _scan_b(self, fi: int, norm: NormText, out: list[_Raw], text: str, keys: LiteralSet, reveals) -> None:
         n = len(text)
@@ -576,10 +574,9 @@ class Matcher:
                     if not ft.scan:
                         continue
                     text = ft.norm.text
-                    if screened is not None:
-                        possible = screened.get(fi)
-                        if possible is not None and pidx not in possible:
-                            continue
+                    possible = screened.get(fi) if screened is not None else None
+                    if possible is not None and pidx not in possible:
+                        continue
                     if prefilter:
                         for p in prefilter:
                             if p in text:
