@@ -162,3 +162,13 @@ def test_fuzzy_hits_point_at_their_own_field(engine):
     grey = [h for res in item.families.values() for h in res.grey if h.method == "fuzzy"]
     assert grey and all(item.fields[h.fi] is h.ft and h.field == "keywords[0]" for h in grey)
     assert re.search("viagrra", grey[0].text)
+
+
+def test_fold_equals_translate_over_the_fold_table():
+    rng = random.Random(13)
+    pool = [chr(i) for i in range(0, 0x250)] + list("電子烟ＶＡＰＥ①ﬁ\u200b\u00ad\ud800😀ΑΒΓаеоÜİı\u3000，。")
+    for _ in range(20_000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 24)))
+        assert T.fold(text) == text.translate(T.FOLD), repr(text)
+    many_runs = "a電" * 1000
+    assert T.fold(many_runs) == many_runs.translate(T.FOLD)

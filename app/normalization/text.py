@@ -186,6 +186,27 @@ class _CollapseMap:
 FOLD = _FoldTable()
 for _o in range(128):
     FOLD[_o]  # noqa: B018 - warm the ASCII part
+# FOLD's ASCII part as a byte table plus the bytes it deletes (control characters)
+_ASCII_FOLD_ALL = bytes((ord(FOLD[i]) if FOLD[i] else i) if i < 128 else i for i in range(256))
+_ASCII_DELETE = bytes(i for i in range(128) if not FOLD[i])
+_NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f]+)")
+_FOLD_RUNS_MAX = 400
+
+
+def fold(text: str) -> str:
+    """``text.translate(FOLD)``, faster: the ASCII characters through a byte table in one C call, and
+    ``str.translate`` (a dictionary look-up per character) only over the runs of other characters."""
+    if text.isascii():
+        if text.isprintable():
+            return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
+        return text.encode("ascii").translate(_ASCII_FOLD_ALL, _ASCII_DELETE).decode("ascii")
+    data = text.encode("utf-8", "surrogatepass").translate(_ASCII_FOLD_ALL, _ASCII_DELETE)
+    parts = _NON_ASCII_SPLIT.split(data.decode("utf-8", "surrogatepass"))
+    if len(parts) > _FOLD_RUNS_MAX:
+        return "".join(parts).translate(FOLD)  # (FOLD leaves folded ASCII as it is)
+    for i in range(1, len(parts), 2):
+        parts[i] = parts[i].translate(FOLD)
+    return "".join(parts)
 
 
 def _load_homoglyphs() -> dict[str, str]:
@@ -406,10 +427,7 @@ class Normalizer:
             base, bstarts, bends, changed = src, None, None, ()
         else:
             base, bstarts, bends, changed = decoded
-        if base.isascii() and base.isprintable():
-            spaced = base.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
-        else:
-            spaced = base.translate(FOLD)
+        spaced = fold(base)
         text = _MULTISPACE.sub(" ", spaced) if "  " in spaced else spaced
         folded_homoglyphs = False
         hg_seen = False  # look-alike characters present: view B folds whole look-alike words too
