@@ -157,6 +157,21 @@ def test_engine_decisions_validate_as_the_api_model(engine, kind):
     assert seen > 0
 
 
+def test_near_miss_cache_gives_what_a_fresh_computation_gives(engine):
+    listing = Listing(listing_id="c", title="Sildenafll citrate tablets, Viagrra 100", keywords=["Cialiss"])
+    m = engine.snapshot.matcher
+    m._near_cache.clear()
+    cold = prepare(listing, engine.snapshot)
+    assert m._near_cache  # filled
+    warm = prepare(listing, engine.snapshot)
+
+    def grey(item):
+        return sorted((h.family, h.entry_id, h.field, h.start, h.end) for r in item.families.values()
+                      for h in r.grey if h.method == "fuzzy")
+
+    assert grey(cold) and grey(cold) == grey(warm)
+
+
 def test_fuzzy_hits_point_at_their_own_field(engine):
     item = prepare(Listing(listing_id="f", title="Kitchen table", keywords=["viagrra pills"]), engine.snapshot)
     grey = [h for res in item.families.values() for h in res.grey if h.method == "fuzzy"]

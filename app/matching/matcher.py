@@ -58,6 +58,7 @@ def masked_variants(key: str, vowels_from: str | None = None) -> list[str]:
 _TOKEN = re.compile(r"[^\W_]{3,}")
 FUZZY_MIN_LEN = 6
 FUZZY_MAX_TOKENS = 64
+NEAR_CACHE_MAX = 100_000  # candidate texts whose near misses are remembered
 
 
 def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
@@ -311,6 +312,7 @@ class Matcher:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
         # all families' near-miss choices in one list: one distance matrix per listing serves them all
         self._fuzzy_all: list[str] = []
+        self._near_cache: dict[str, tuple[tuple[str, int], ...]] = {}
         self._fuzzy_slices: dict[str, tuple[int, int]] = {}
         for fam, (choices, _) in self._fuzzy.items():
             self._fuzzy_slices[fam] = (len(self._fuzzy_all), len(self._fuzzy_all) + len(choices))
@@ -597,9 +599,13 @@ class Matcher:
         return set(res.fired) != before
 
     def _fuzzy_distances(self, fields: list[FieldText]):
-        """The near-miss candidates of the fuzzy fields (words and word pairs of at least
-        ``FUZZY_MIN_LEN`` characters, the first ``FUZZY_MAX_TOKENS`` of them) and their Levenshtein
-        distances to every family's choices, capped at 2, in one matrix."""
+        """The near misses among the candidates of the fuzzy fields (words and word pairs of at least
+        ``FUZZY_MIN_LEN`` characters, the first ``FUZZY_MAX_TOKENS`` of them): ``(candidates,
+        near)``, ``near`` holding ``(candidate index, family, choice index in the family)`` for each
+        family whose nearest choice is exactly one edit away -- or ``None`` when there is none.
+
+        A candidate's near misses depend only on its text, and titles repeat their words: they are
+        kept in a bounded cache, and the misses of a listing are computed in one distance matrix."""
         cands: list[tuple[int, int, int]] = []
         for fi, ft in enumerate(fields):
             if not ft.fuzzy:
@@ -612,25 +618,39 @@ class Matcher:
         if not cands:
             return None
         texts = [fields[fi].norm.text[s:e] for fi, s, e in cands]
-        dist = process.cdist(texts, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
-                                    dtype=np.uint8, workers=1)
-        return (cands, dist) if 1 in dist else None  # (a near miss is exactly one edit away)
+        cache = self._near_cache
+        todo = [t for t in set(texts) if t not in cache]
+        if todo:
+            dist = process.cdist(todo, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
+                                 dtype=np.uint8, workers=1)
+            if len(cache) + len(todo) > NEAR_CACHE_MAX:
+                cache.clear()
+            if 1 not in dist:  # (the usual case: nothing is one edit away)
+                for t in todo:
+                    cache[t] = ()
+            else:
+                for t, row in zip(todo, dist):
+                    found = []
+                    for fam, (a, b) in self._fuzzy_slices.items():
+                        sub = row[a:b]
+                        if sub.min() == 1:  # (0: an exact form; the exact scan has it)
+                            found.append((fam, int(sub.argmin())))
+                    cache[t] = tuple(found)
+        near = [(i, fam, j) for i, t in enumerate(texts) for fam, j in cache[t]]
+        return (cands, near) if near else None
 
     def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs, fuzzy) -> None:
         """Grey hits for near misses (distance exactly 1) of the family's fuzzy forms; the nearest
         choice, the first of equals, wins (as ``rapidfuzz.process.extractOne`` would pick it), and an
         entry already matched exactly, or already near-missed, is not reported again."""
-        cands, dist = fuzzy
-        a, b = self._fuzzy_slices[fam]
-        sub = dist[:, a:b]
-        near = np.flatnonzero(sub.min(axis=1) == 1)
-        if not len(near):
-            return
+        cands, near = fuzzy
         entries = self._fuzzy[fam][1]
         seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
-        for row in near.tolist():
-            fi, s, e = cands[row]
-            idx, form = entries[int(sub[row].argmin())]
+        for i, f, j in near:
+            if f != fam:
+                continue
+            fi, s, e = cands[i]
+            idx, form = entries[j]
             if idx in seen_entries:
                 continue
             entry = self._entries[idx]
