@@ -462,40 +462,52 @@ class Matcher:
     def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
         """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
         phrase_entries = self._phrase_entries
-        excl: dict[int, list[tuple[int, int, set[int]]]] = defaultdict(list)
+        excl: dict[int, list[tuple[int, int, set[int]]]] = {}
         review_fields: set[tuple[int, int]] = set()
+        terms: list[_Raw] = []
+        coterms: list[_Raw] = []
         for r in rs:
             kind = r.payload.kind
-            if kind == "exclude":
-                excl[r.field].append((r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
+            if kind == "term":
+                terms.append(r)
+            elif kind == "coterm":
+                coterms.append(r)
+            elif kind == "exclude":
+                excl.setdefault(r.field, []).append(
+                    (r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
             elif kind == "review_if":
                 review_fields.update((e, r.field) for e in phrase_entries[("review_if", fam, r.payload.form)])
 
         def excluded(r: _Raw, entry: int | None) -> bool:
             xs = excl.get(r.field)
-            return bool(xs) and any(
-                x_s <= r.a_s and r.a_e <= x_e and (entry is None or -1 in entries or entry in entries)
-                for x_s, x_e, entries in xs)
+            if not xs:
+                return False
+            a_s, a_e = r.a_s, r.a_e
+            for x_s, x_e, entries in xs:
+                if x_s <= a_s and a_e <= x_e and (entry is None or -1 in entries or entry in entries):
+                    return True
+            return False
 
         # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
         # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
-        where: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-        for r in rs:
-            if r.payload.kind == "coterm" and not excluded(r, None):
-                where[r.payload.form].append((r.field, r.a_s, r.a_e))  # (form is the folded phrase)
+        where: dict[str, list[tuple[int, int, int]]] = {}
+        for r in coterms:
+            if not (excl and excluded(r, None)):
+                where.setdefault(r.payload.form, []).append((r.field, r.a_s, r.a_e))  # (the folded phrase)
         best: dict[tuple, _Raw] = {}
-        for r in rs:
-            if r.payload.kind != "term" or excluded(r, r.payload.entry):
+        for r in terms:
+            if excl and excluded(r, r.payload.entry):
                 continue
             key = (r.payload.entry, r.field, r.a_s, r.a_e)
             prev = best.get(key)
             if prev is None or (prev.b is not None and r.b is None):
                 best[key] = r
         pending: list[tuple[_Entry, Hit, bool]] = []
+        entries = self._entries
         for key in sorted(best):
             r = best[key]
-            entry = self._entries[key[0]]
-            to_review = (key[0], r.field) in review_fields
+            entry = entries[key[0]]
+            to_review = bool(review_fields) and (key[0], r.field) in review_fields
             hit = Hit(fam, entry.id, entry.signal, entry.strength, r.payload.form, fields[r.field], r.field,
                       r.a_s, r.a_e, r.b, entry.reveals)
             if entry.strength == "grey" or (to_review and entry.strength == "decisive"):
@@ -503,7 +515,7 @@ class Matcher:
             else:  # a co-term hit next to a review phrase asks for review only once its co-term is met
                 pending.append((entry, hit, to_review))
         res.phrases = set(where)
-        res.phrase_spans = dict(where)
+        res.phrase_spans = where
         return pending
 
     @staticmethod
