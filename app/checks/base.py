@@ -39,8 +39,7 @@ def outermost_hits(hits) -> list[Hit]:
 
 def evidence_of(hit: Hit) -> Evidence:
     start, end, text, method, transforms = hit.resolve()
-    return Evidence(field=hit.field, start=start, end=end, text=text, matched=hit.matched,
-                    method=method, transforms=list(transforms), source=hit.entry_id)
+    return Evidence.trusted(hit.field, start, end, text, hit.matched, method, list(transforms), hit.entry_id)
 
 
 @dataclass(slots=True)

@@ -20,11 +20,12 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import ahocorasick
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.matching.lexicon import Lexicon
+from app.matching.multi import LiteralSet
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
@@ -57,6 +58,7 @@ def masked_variants(key: str, vowels_from: str | None = None) -> list[str]:
 _TOKEN = re.compile(r"[^\W_]{3,}")
 FUZZY_MIN_LEN = 6
 FUZZY_MAX_TOKENS = 64
+NEAR_CACHE_MAX = 100_000  # candidate texts whose near misses are remembered
 
 
 def _number_read_as_letter(norm: NormText, s: int, e: int) -> bool:
@@ -238,8 +240,6 @@ class Matcher:
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
         self._phrase_entries: dict[tuple[str, str, str], set[int]] = defaultdict(set)
-        auto_a = ahocorasick.Automaton()
-        auto_b = ahocorasick.Automaton()
         keys_a: dict[str, list[_Payload]] = defaultdict(list)
         keys_b: dict[str, list[_Payload]] = defaultdict(list)
         keys_m: dict[str, list[_Payload]] = defaultdict(list)  # masked variants ("st*n g*n")
@@ -310,27 +310,32 @@ class Matcher:
                                                   tuple(normalizer.term_a(x) for x in pat.prefilter)))
             if fuzzy_choices:
                 self._fuzzy[lx.family] = (fuzzy_choices, fuzzy_entries)
+        # all families' near-miss choices in one list: one distance matrix per listing serves them all
+        self._fuzzy_all: list[str] = []
+        self._near_cache: dict[str, tuple[tuple[str, int], ...]] = {}
+        self._fuzzy_slices: dict[str, tuple[int, int]] = {}
+        for fam, (choices, _) in self._fuzzy.items():
+            self._fuzzy_slices[fam] = (len(self._fuzzy_all), len(self._fuzzy_all) + len(choices))
+            self._fuzzy_all.extend(choices)
 
         for fam, keys in (external or {}).items():
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        for key, payloads in keys_a.items():
-            auto_a.add_word(key, _value(key, payloads))
-        for key, payloads in keys_b.items():
-            auto_b.add_word(key, _value(key, payloads))
+        # one pass over a field's view A finds every key and says which lexicon patterns can match there
+        self._pattern_index: dict[str, int] = {}
+        regexes: list[str] = []
+        for pats in self._patterns.values():
+            for pat, *_ in pats:
+                self._pattern_index[pat.id] = len(regexes)
+                regexes.append(pat.regex)
+        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()}, screen=regexes)
+        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
         # masked variants live in an automaton of their own, searched only in text that has a "*"
         # inside a word: they multiply the keys, and ordinary text never needs them
-        auto_m = ahocorasick.Automaton()
-        for key, payloads in keys_m.items():
-            auto_m.add_word(key, _value(key, payloads))
-        if keys_m:
-            auto_m.make_automaton()
-        self._auto_m = auto_m if keys_m else None
-        auto_a.make_automaton()
-        auto_b.make_automaton()
-        self._auto_a = auto_a
-        self._auto_b = auto_b
+        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        self._family_patterns = {fam: frozenset(self._pattern_index[pat.id] for pat, *_ in pats)
+                                 for fam, pats in self._patterns.items()}
         self.term_count = len(self._entries)
         self.form_count = len(keys_a)
 
@@ -341,10 +346,11 @@ class Matcher:
         ``[(signal, index of the field that shows it)]``, e.g. the designated category): they count
         as fired from the start, with the whole field as their evidence (method ``rule``)."""
         raws: list[_Raw] = []
+        screened: dict[int, set[int] | None] = {}  # field -> the lexicon patterns that can match there
         for fi, ft in enumerate(fields):
             if ft.scan:
-                self._scan_view(fi, ft.norm, raws, view_b=False)
-                self._scan_view(fi, ft.norm, raws, view_b=True)
+                screened[fi] = self._scan_a(fi, raws, ft.norm.text)
+                self._scan_b_view(fi, ft.norm, raws)
         results = {fam: FamilyResult(fam) for fam in self.families}
         for fam, sigs in (presets or {}).items():
             if fam in results:
@@ -361,42 +367,76 @@ class Matcher:
                         (r.field, r.a_s, r.a_e, self._external_values[(r.payload.family, r.payload.form)]))
                 continue
             by_family[r.payload.family].append(r)
+        fuzzy = self._fuzzy_distances(fields) if self._fuzzy else None
         for fam in self.families:
             res = results[fam]
-            rs = by_family.get(fam, [])
-            pending = self._resolve(fam, rs, fields, res)
-            pats = self._patterns.get(fam, [])
-            # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
-            # co-term and the other way round.
-            done: set[str] = set()
-            while True:
-                pending, _ = self._fixpoint(pending, res.phrases, res)
-                if not pats or not self._run_patterns(fam, pats, fields, res, done, pending):
-                    break
-            if fam in self._fuzzy:
-                self._fuzzy_scan(fam, fields, res, rs)
+            rs = by_family.get(fam, ())
+            pats = self._patterns.get(fam, ())
+            if pats and not self._any_possible(fam, screened):
+                pats = ()  # no pattern of the family can match anywhere
+            if rs or pats or res.fired:
+                pending = self._resolve(fam, rs, fields, res) if rs else []
+                # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
+                # co-term and the other way round.
+                done: set[str] = set()
+                while True:
+                    pending, _ = self._fixpoint(pending, res.phrases, res)
+                    if not pats or not self._run_patterns(fam, pats, fields, res, done, pending, screened):
+                        break
+            if fuzzy is not None and fam in self._fuzzy:
+                self._fuzzy_scan(fam, fields, res, rs, fuzzy)
         return results
 
-    def _scan_view(self, fi: int, norm: NormText, out: list[_Raw], view_b: bool) -> None:
-        text = norm.deobf if view_b else norm.text
-        auto = self._auto_b if view_b else self._auto_a
-        if view_b:
-            reveals = norm.b_reveals()
-            if not reveals:
-                return  # view B shows nothing view A does not
-            if self._auto_m is not None and norm.has_masks():
-                self._scan_hits(fi, norm, out, text, self._auto_m.iter(text), reveals)
-            self._scan_hits(fi, norm, out, text, auto.iter(text), reveals)
-        else:
-            self._scan_hits(fi, norm, out, text, auto.iter(text), None)
+    def _any_possible(self, fam: str, screened: dict[int, set[int] | None]) -> bool:
+        mine = self._family_patterns[fam]
+        return any(p is None or not mine.isdisjoint(p) for p in screened.values())
 
-    def _scan_hits(self, fi: int, norm: NormText, out: list[_Raw], text: str, hits, reveals) -> None:
-        view_b = reveals is not None
+    def _scan_b_view(self, fi: int, norm: NormText, out: list[_Raw]) -> None:
+        reveals = norm.b_reveals()
+        if not reveals:
+            return  # view B shows nothing view A does not
+        text = norm.deobf
+        if self._auto_m is not None and norm.has_masks():
+            self._scan_b(fi, norm, out, text, self._auto_m, reveals)
+        self._scan_b(fi, norm, out, text, self._auto_b, reveals)
+
+    def _scan_a(self, fi: int, out: list[_Raw], text: str) -> set[int] | None:
+        """View A's matches into ``out``; returns the lexicon patterns that can match ``text``."""
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
-        for end, (klen, payloads, all_bounded) in hits:
-            s, e = end - klen + 1, end + 1
-            # word boundaries first: the cheapest test, and most automaton matches are inside words
+        values = self._auto_a.values
+        matches, screened = self._auto_a.scan(text)
+        for idx, s, e in matches:
+            _, payloads, all_bounded = values[idx]
+            # word boundaries first: the cheapest test, and many automaton matches are inside words
+            c = text[s - 1] if s else " "
+            bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if bounded and e < n:
+                c = text[e]
+                bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
+            if not bounded:
+                if all_bounded:
+                    continue
+                for p in payloads:
+                    if not p.boundary:
+                        out.append(_Raw(p, fi, s, e, None))
+            else:
+                for p in payloads:
+                    out.append(_Raw(p, fi, s, e, None))
+        return screened
+
+    def _scan_b(self, fi: int, norm: NormText, out: list[_Raw], text: str, keys: LiteralSet, reveals) -> None:
+        n = len(text)
+        no_boundary = _NO_BOUNDARY_SCRIPT.match
+        values = keys.values
+        last = len(reveals)
+        for idx, s, e in keys.find(text):
+            # a view-B match counts only with a revealing position inside it (else view A has it);
+            # most matches have none, so this test comes first
+            k = bisect_left(reveals, s)
+            if k == last or reveals[k] >= e:
+                continue
+            _, payloads, all_bounded = values[idx]
             c = text[s - 1] if s else " "
             bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if bounded and e < n:
@@ -404,22 +444,16 @@ class Matcher:
                 bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if all_bounded and not bounded:
                 continue
-            if view_b:
-                k = bisect_left(reveals, s)
-                if k == len(reveals) or reveals[k] >= e:
-                    continue  # no revealing position inside: a copy of a view-A match
-                flags = norm.flags_b_own(s, e)
-                if not flags & _B_REVEALS:
-                    continue  # view A already sees it (or it is a mere skeleton collision)
-                # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak -- unless the term
-                # itself has digits there ("n@ked 100": the number is part of the name)
-                numeric = bool(flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e))
-                if numeric and not any(p.has_digit for p in payloads):
-                    continue
-                a_s, a_e = norm.b_to_a(s, e)
-                b = (s, e)
-            else:
-                a_s, a_e, b, numeric = s, e, None, False
+            flags = norm.flags_b_own(s, e)
+            if not flags & _B_REVEALS:
+                continue  # view A already sees it (or it is a mere skeleton collision)
+            # "Vitamin D-3 Liquid" is not "e-liquid": a number is not leetspeak -- unless the term
+            # itself has digits there ("n@ked 100": the number is part of the name)
+            numeric = bool(flags & FLAG_LEET and not flags & FLAG_SEPARATOR and _number_read_as_letter(norm, s, e))
+            if numeric and not any(p.has_digit for p in payloads):
+                continue
+            a_s, a_e = norm.b_to_a(s, e)
+            b = (s, e)
             for p in payloads:
                 if (p.boundary and not bounded) or (numeric and not p.has_digit):
                     continue
@@ -428,40 +462,52 @@ class Matcher:
     def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
         """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
         phrase_entries = self._phrase_entries
-        excl: dict[int, list[tuple[int, int, set[int]]]] = defaultdict(list)
+        excl: dict[int, list[tuple[int, int, set[int]]]] = {}
         review_fields: set[tuple[int, int]] = set()
+        terms: list[_Raw] = []
+        coterms: list[_Raw] = []
         for r in rs:
             kind = r.payload.kind
-            if kind == "exclude":
-                excl[r.field].append((r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
+            if kind == "term":
+                terms.append(r)
+            elif kind == "coterm":
+                coterms.append(r)
+            elif kind == "exclude":
+                excl.setdefault(r.field, []).append(
+                    (r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
             elif kind == "review_if":
                 review_fields.update((e, r.field) for e in phrase_entries[("review_if", fam, r.payload.form)])
 
         def excluded(r: _Raw, entry: int | None) -> bool:
             xs = excl.get(r.field)
-            return bool(xs) and any(
-                x_s <= r.a_s and r.a_e <= x_e and (entry is None or -1 in entries or entry in entries)
-                for x_s, x_e, entries in xs)
+            if not xs:
+                return False
+            a_s, a_e = r.a_s, r.a_e
+            for x_s, x_e, entries in xs:
+                if x_s <= a_s and a_e <= x_e and (entry is None or -1 in entries or entry in entries):
+                    return True
+            return False
 
         # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
         # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
-        where: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-        for r in rs:
-            if r.payload.kind == "coterm" and not excluded(r, None):
-                where[r.payload.form].append((r.field, r.a_s, r.a_e))  # (form is the folded phrase)
+        where: dict[str, list[tuple[int, int, int]]] = {}
+        for r in coterms:
+            if not (excl and excluded(r, None)):
+                where.setdefault(r.payload.form, []).append((r.field, r.a_s, r.a_e))  # (the folded phrase)
         best: dict[tuple, _Raw] = {}
-        for r in rs:
-            if r.payload.kind != "term" or excluded(r, r.payload.entry):
+        for r in terms:
+            if excl and excluded(r, r.payload.entry):
                 continue
             key = (r.payload.entry, r.field, r.a_s, r.a_e)
             prev = best.get(key)
             if prev is None or (prev.b is not None and r.b is None):
                 best[key] = r
         pending: list[tuple[_Entry, Hit, bool]] = []
+        entries = self._entries
         for key in sorted(best):
             r = best[key]
-            entry = self._entries[key[0]]
-            to_review = (key[0], r.field) in review_fields
+            entry = entries[key[0]]
+            to_review = bool(review_fields) and (key[0], r.field) in review_fields
             hit = Hit(fam, entry.id, entry.signal, entry.strength, r.payload.form, fields[r.field], r.field,
                       r.a_s, r.a_e, r.b, entry.reveals)
             if entry.strength == "grey" or (to_review and entry.strength == "decisive"):
@@ -469,7 +515,7 @@ class Matcher:
             else:  # a co-term hit next to a review phrase asks for review only once its co-term is met
                 pending.append((entry, hit, to_review))
         res.phrases = set(where)
-        res.phrase_spans = dict(where)
+        res.phrase_spans = where
         return pending
 
     @staticmethod
@@ -510,7 +556,7 @@ class Matcher:
         return pending, grew
 
     def _run_patterns(self, fam, pats, fields: list[FieldText], res: FamilyResult, done: set[str],
-                      pending: list) -> bool:
+                      pending: list, screened: dict | None = None) -> bool:
         """Run every pattern whose co-terms are met (once each, ids in ``done``); a ``coterm_only``
         pattern runs only while something waits for its signal. Returns whether a new signal fired."""
         phrases = res.phrases
@@ -537,10 +583,14 @@ class Matcher:
                     if pat.signal not in wanted:
                         continue
                 done.add(pat.id)
+                pidx = self._pattern_index[pat.id]
                 for fi, ft in enumerate(fields):
                     if not ft.scan:
                         continue
                     text = ft.norm.text
+                    possible = screened.get(fi) if screened is not None else None
+                    if possible is not None and pidx not in possible:
+                        continue
                     if prefilter:
                         for p in prefilter:
                             if p in text:
@@ -560,30 +610,62 @@ class Matcher:
                             changed = True
         return set(res.fired) != before
 
-    def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs: list[_Raw]) -> None:
-        choices, entries = self._fuzzy[fam]
-        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
-        count = 0
-        for ft in fields:
+    def _fuzzy_distances(self, fields: list[FieldText]):
+        """The near misses among the candidates of the fuzzy fields (words and word pairs of at least
+        ``FUZZY_MIN_LEN`` characters, the first ``FUZZY_MAX_TOKENS`` of them): ``(candidates,
+        near)``, ``near`` holding ``(candidate index, family, choice index in the family)`` for each
+        family whose nearest choice is exactly one edit away -- or ``None`` when there is none.
+
+        A candidate's near misses depend only on its text, and titles repeat their words: they are
+        kept in a bounded cache, and the misses of a listing are computed in one distance matrix."""
+        cands: list[tuple[int, int, int]] = []
+        for fi, ft in enumerate(fields):
             if not ft.fuzzy:
                 continue
-            text = ft.norm.text
-            toks = list(_TOKEN.finditer(text))
-            cands = [(m.start(), m.end()) for m in toks]
-            cands += [(a.start(), b.end()) for a, b in zip(toks, toks[1:])]
-            for s, e in cands:
-                if e - s < FUZZY_MIN_LEN:
-                    continue
-                count += 1
-                if count > FUZZY_MAX_TOKENS:
-                    return
-                got = process.extractOne(text[s:e], choices, scorer=Levenshtein.distance, score_cutoff=1)
-                if got is None or got[1] == 0:
-                    continue
-                idx, form = entries[got[2]]
-                if idx in seen_entries:
-                    continue
-                entry = self._entries[idx]
-                res.grey.append(Hit(fam, entry.id, entry.signal, "grey", form, ft, fields.index(ft), s, e,
-                                    method="fuzzy"))
-                seen_entries.add(idx)
+            toks = [m.span() for m in _TOKEN.finditer(ft.norm.text)]
+            for s, e in toks + [(a[0], b[1]) for a, b in zip(toks, toks[1:])]:
+                if e - s >= FUZZY_MIN_LEN:
+                    cands.append((fi, s, e))
+        del cands[FUZZY_MAX_TOKENS:]
+        if not cands:
+            return None
+        texts = [fields[fi].norm.text[s:e] for fi, s, e in cands]
+        cache = self._near_cache
+        todo = [t for t in set(texts) if t not in cache]
+        if todo:
+            dist = process.cdist(todo, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
+                                 dtype=np.uint8, workers=1)
+            if len(cache) + len(todo) > NEAR_CACHE_MAX:
+                cache.clear()
+            if 1 not in dist:  # (the usual case: nothing is one edit away)
+                for t in todo:
+                    cache[t] = ()
+            else:
+                for t, row in zip(todo, dist):
+                    found = []
+                    for fam, (a, b) in self._fuzzy_slices.items():
+                        sub = row[a:b]
+                        if sub.min() == 1:  # (0: an exact form; the exact scan has it)
+                            found.append((fam, int(sub.argmin())))
+                    cache[t] = tuple(found)
+        near = [(i, fam, j) for i, t in enumerate(texts) for fam, j in cache[t]]
+        return (cands, near) if near else None
+
+    def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs, fuzzy) -> None:
+        """Grey hits for near misses (distance exactly 1) of the family's fuzzy forms; the nearest
+        choice, the first of equals, wins (as ``rapidfuzz.process.extractOne`` would pick it), and an
+        entry already matched exactly, or already near-missed, is not reported again."""
+        cands, near = fuzzy
+        entries = self._fuzzy[fam][1]
+        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
+        for i, f, j in near:
+            if f != fam:
+                continue
+            fi, s, e = cands[i]
+            idx, form = entries[j]
+            if idx in seen_entries:
+                continue
+            entry = self._entries[idx]
+            res.grey.append(Hit(fam, entry.id, entry.signal, "grey", form, fields[fi], fi, s, e,
+                                method="fuzzy"))
+            seen_entries.add(idx)
