@@ -172,6 +172,28 @@ def test_near_miss_cache_gives_what_a_fresh_computation_gives(engine):
     assert grey(cold) and grey(cold) == grey(warm)
 
 
+def test_near_miss_cache_stays_bounded_and_correct_when_full(engine, monkeypatch):
+    import app.matching.matcher as matcher_module
+
+    m = engine.snapshot.matcher
+    listings = [Listing(listing_id="c", title="Sildenafll citrate tablets reusable wooden kitchen Viagrra"),
+                Listing(listing_id="d", title="Cialiss generic tadalafll soft chews for men")]
+
+    def fuzzy(item):
+        return sorted((h.entry_id, h.start, h.end) for r in item.families.values() for h in r.grey if h.method == "fuzzy")
+
+    m._near_cache.clear()
+    want = [fuzzy(prepare(li, engine.snapshot)) for li in listings]
+    assert all(want)
+    monkeypatch.setattr(matcher_module, "NEAR_CACHE_MAX", 3)
+    m._near_cache.clear()
+    for _ in range(3):  # the two listings take turns overflowing a 3-entry cache
+        for li, w in zip(listings, want):
+            assert fuzzy(prepare(li, engine.snapshot)) == w
+            assert len(m._near_cache) <= 3 + matcher_module.FUZZY_MAX_TOKENS
+    m._near_cache.clear()
+
+
 def test_fuzzy_hits_point_at_their_own_field(engine):
     item = prepare(Listing(listing_id="f", title="Kitchen table", keywords=["viagrra pills"]), engine.snapshot)
     grey = [h for res in item.families.values() for h in res.grey if h.method == "fuzzy"]
