@@ -33,12 +33,6 @@ def _escape(key: str) -> bytes:
     return "".join(f"\\x{b:02x}" for b in key.encode("utf-8")).encode("ascii")
 
 
-def char_index(data: bytes) -> np.ndarray:
-    """For every byte of UTF-8 ``data``, the index of the character it belongs to."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    return np.cumsum((arr & 0xC0) != 0x80) - 1
-
-
 class LiteralSet:
     """Keys (with a value each) and an optional screen of regexes."""
 
@@ -106,12 +100,15 @@ class LiteralSet:
         klen = self._klen
         if len(data) == len(text):  # ASCII: bytes are characters
             return [(i, to - klen[i], to) for i, to in hits], screened
-        idx = char_index(data).tolist()
+        # character index of a byte = number of character starts at or before it, minus one
+        starts = np.flatnonzero((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80)
         blen = self._blen
+        firsts = [to - blen[i] for i, to in hits]
+        where = np.searchsorted(starts, firsts + [to - 1 for _, to in hits], side="right").tolist()
+        n = len(hits)
         out = []
-        for i, to in hits:
-            s = to - blen[i]
-            if data[s] & 0xC0 == 0x80:
+        for k, (i, _) in enumerate(hits):
+            if data[firsts[k]] & 0xC0 == 0x80:
                 continue  # starts inside a character (a surrogate's bytes): not a match of the text
-            out.append((i, idx[s], idx[to - 1] + 1))
+            out.append((i, where[k] - 1, where[n + k]))
         return out, screened
