@@ -25,7 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.matching.lexicon import Lexicon
-from app.matching.multi import LiteralSet
+from app.matching.multi import LiteralSet, PatternScreen
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
@@ -314,18 +314,19 @@ class Matcher:
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        # one pass over a field's view A finds every key and says which lexicon patterns can match there
+        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()})
+        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
+        # masked variants live in an automaton of their own, searched only in text that has a "*"
+        # inside a word: they multiply the keys, and ordinary text never needs them
+        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        # one Hyperscan pass per field says which lexicon patterns can match there at all
         self._pattern_index: dict[str, int] = {}
         regexes: list[str] = []
         for pats in self._patterns.values():
             for pat, *_ in pats:
                 self._pattern_index[pat.id] = len(regexes)
                 regexes.append(pat.regex)
-        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()}, screen=regexes)
-        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
-        # masked variants live in an automaton of their own, searched only in text that has a "*"
-        # inside a word: they multiply the keys, and ordinary text never needs them
-        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        self._screen = PatternScreen(regexes)
         self._family_patterns = {fam: frozenset(self._pattern_index[pat.id] for pat, *_ in pats)
                                  for fam, pats in self._patterns.items()}
         self.term_count = len(self._entries)
@@ -342,7 +343,8 @@ class Matcher:
         screened: dict[int, set[int] | None] = {}  # field -> the lexicon patterns that can match there
         for fi, ft in enumerate(fields):
             if ft.scan:
-                screened[fi] = self._scan_a(fi, raws, ft.norm.text)
+                self._scan_a(fi, raws, ft.norm.text)
+                screened[fi] = self._screen.possible(ft.norm.text)
                 self._scan_b_view(fi, ft.norm, raws)
         results = {fam: FamilyResult(fam) for fam in self.families}
         for fam, sigs in (presets or {}).items():
@@ -395,13 +397,11 @@ class Matcher:
             self._scan_b(fi, norm, out, text, self._auto_m, reveals)
         self._scan_b(fi, norm, out, text, self._auto_b, reveals)
 
-    def _scan_a(self, fi: int, out: dict, text: str) -> set[int] | None:
-        """View A's matches into ``out``; returns the lexicon patterns that can match ``text``."""
+    def _scan_a(self, fi: int, out: dict, text: str) -> None:
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
         values = self._auto_a.values
-        matches, screened = self._auto_a.scan(text)
-        for idx, s, e in matches:
+        for idx, s, e in self._auto_a.find(text):
             _, payloads, all_bounded = values[idx]
             # word boundaries first: the cheapest test, and many automaton matches are inside words
             c = text[s - 1] if s else " "
@@ -418,7 +418,6 @@ class Matcher:
             else:
                 for p in payloads:
                     out[p.family].append((p, fi, s, e, None))
-        return screened
 
     def _scan_b(self, fi: int, norm: NormText, out: dict, text: str, keys: LiteralSet, reveals) -> None:
         n = len(text)
