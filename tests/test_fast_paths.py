@@ -19,7 +19,7 @@ from rapidfuzz.distance import Levenshtein
 
 from app.engine import Engine
 from app.engine.core import prepare
-from app.matching.multi import LiteralSet
+from app.matching.multi import LiteralSet, PatternScreen
 from app.models import Decision, Evidence, Listing
 from app.normalization import text as T
 
@@ -53,12 +53,10 @@ def test_separator_runs_equal_the_alternation_on_ascii_text():
         assert T._sep_runs(text) == [m.span() for m in T._SEP_RUN.finditer(text)], repr(text)
 
 
-@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "ahocorasick_rs"])
-def test_literal_set_finds_every_occurrence_of_every_key(use_hyperscan):
+def test_literal_set_finds_every_occurrence_of_every_key():
     rng = random.Random(3)
     keys = sorted({"".join(rng.choice("abé電子 ") for _ in range(rng.randint(1, 4))) for _ in range(60)} - {""})
-    lits = LiteralSet({k: i for i, k in enumerate(keys)}, use_hyperscan=use_hyperscan)
-    assert (lits._db is not None) == use_hyperscan
+    lits = LiteralSet({k: i for i, k in enumerate(keys)})
     for _ in range(2_000):
         text = "".join(rng.choice("abé電子 x😀") for _ in range(rng.randint(0, 30)))
         want = sorted((keys.index(k), s, s + len(k)) for k in keys
@@ -68,9 +66,8 @@ def test_literal_set_finds_every_occurrence_of_every_key(use_hyperscan):
         assert all(lits.values[i] == i for i, _, _ in got)
 
 
-@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "ahocorasick_rs"])
-def test_literal_set_survives_a_lone_surrogate(use_hyperscan):
-    lits = LiteralSet({"vape": 0, "电子": 1}, use_hyperscan=use_hyperscan)
+def test_literal_set_survives_a_lone_surrogate():
+    lits = LiteralSet({"vape": 0, "电子": 1})
     assert sorted(lits.find("vape\ud800vape电子")) == [(0, 0, 4), (0, 5, 9), (1, 9, 11)]
 
 
@@ -93,10 +90,10 @@ def _pattern_texts(engine):
 def test_pattern_screen_never_misses_a_pattern_that_matches(engine):
     m = engine.snapshot.matcher
     pats = [(m._pattern_index[pat.id], pat.id, rx) for fam in m._patterns.values() for pat, rx, _, _ in fam]
-    assert m._auto_a._db is not None, "Hyperscan did not compile the lexicon patterns"
+    assert m._screen._db is not None, "Hyperscan did not compile the lexicon patterns"
     matched = 0
     for text in _pattern_texts(engine):
-        possible = m._auto_a.scan(text)[1]
+        possible = m._screen.possible(text)
         for idx, pid, rx in pats:
             if any(e > s for s, e in (x.span() for x in rx[text.isascii()].finditer(text))):
                 matched += 1
@@ -106,8 +103,15 @@ def test_pattern_screen_never_misses_a_pattern_that_matches(engine):
 
 def test_pattern_screen_rules_most_patterns_out_of_ordinary_text(engine):
     m = engine.snapshot.matcher
-    possible = m._auto_a.scan("wooden kitchen table with two chairs, solid oak, easy to assemble")[1]
-    assert possible is not None and len(possible) < m._auto_a.screen_size / 4
+    possible = m._screen.possible("wooden kitchen table with two chairs, solid oak, easy to assemble")
+    assert possible is not None and len(possible) < m._screen.size / 4
+
+
+def test_pattern_screen_database_is_built_once_per_set_of_patterns():
+    a, b = PatternScreen([r"\d+\s?mg", "foo"]), PatternScreen([r"\d+\s?mg", "foo"])
+    assert a._db is b._db
+    assert PatternScreen([r"\d+\s?ml"])._db is not a._db
+    assert a.possible("take 50 mg daily") == {0} and a.possible("nothing here") == set()
 
 
 def test_near_miss_matrix_equals_extract_one(engine):
@@ -170,6 +174,28 @@ def test_near_miss_cache_gives_what_a_fresh_computation_gives(engine):
                       for h in r.grey if h.method == "fuzzy")
 
     assert grey(cold) and grey(cold) == grey(warm)
+
+
+def test_near_miss_cache_stays_bounded_and_correct_when_full(engine, monkeypatch):
+    import app.matching.matcher as matcher_module
+
+    m = engine.snapshot.matcher
+    listings = [Listing(listing_id="c", title="Sildenafll citrate tablets reusable wooden kitchen Viagrra"),
+                Listing(listing_id="d", title="Cialiss generic tadalafll soft chews for men")]
+
+    def fuzzy(item):
+        return sorted((h.entry_id, h.start, h.end) for r in item.families.values() for h in r.grey if h.method == "fuzzy")
+
+    m._near_cache.clear()
+    want = [fuzzy(prepare(li, engine.snapshot)) for li in listings]
+    assert all(want)
+    monkeypatch.setattr(matcher_module, "NEAR_CACHE_MAX", 3)
+    m._near_cache.clear()
+    for _ in range(3):  # the two listings take turns overflowing a 3-entry cache
+        for li, w in zip(listings, want):
+            assert fuzzy(prepare(li, engine.snapshot)) == w
+            assert len(m._near_cache) <= 3 + matcher_module.FUZZY_MAX_TOKENS
+    m._near_cache.clear()
 
 
 def test_fuzzy_hits_point_at_their_own_field(engine):

@@ -25,7 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.matching.lexicon import Lexicon
-from app.matching.multi import LiteralSet
+from app.matching.multi import LiteralSet, PatternScreen
 from app.normalization.text import (
     FLAG_HOMOGLYPH,
     FLAG_LEET,
@@ -211,15 +211,6 @@ class _Payload:
         return any(c.isdigit() for c in self.form)
 
 
-@dataclass(slots=True)
-class _Raw:
-    payload: _Payload
-    field: int
-    a_s: int          # span in view A
-    a_e: int
-    b: tuple[int, int] | None  # the view-B span when only view B revealed it
-
-
 def _value(key: str, payloads: list[_Payload]) -> tuple[int, tuple[_Payload, ...], bool]:
     """An automaton value: the key's length, its payloads, and whether every payload needs word
     boundaries (then a match inside a word is dropped before any other work)."""
@@ -236,6 +227,7 @@ class Matcher:
         self.families = [lx.family for lx in lexicons] + [f for f in (external or {}) if f not in
                                                             {lx.family for lx in lexicons}]
         self._external_values: dict[tuple[str, str], object] = {}
+        self._external_families = frozenset(external or ())
         self._entries: list[_Entry] = []
         self._patterns: dict[str, list[tuple[object, re.Pattern, tuple[str, ...]]]] = defaultdict(list)
         self._fuzzy: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
@@ -322,18 +314,19 @@ class Matcher:
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        # one pass over a field's view A finds every key and says which lexicon patterns can match there
+        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()})
+        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
+        # masked variants live in an automaton of their own, searched only in text that has a "*"
+        # inside a word: they multiply the keys, and ordinary text never needs them
+        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        # one Hyperscan pass per field says which lexicon patterns can match there at all
         self._pattern_index: dict[str, int] = {}
         regexes: list[str] = []
         for pats in self._patterns.values():
             for pat, *_ in pats:
                 self._pattern_index[pat.id] = len(regexes)
                 regexes.append(pat.regex)
-        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()}, screen=regexes)
-        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
-        # masked variants live in an automaton of their own, searched only in text that has a "*"
-        # inside a word: they multiply the keys, and ordinary text never needs them
-        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        self._screen = PatternScreen(regexes)
         self._family_patterns = {fam: frozenset(self._pattern_index[pat.id] for pat, *_ in pats)
                                  for fam, pats in self._patterns.items()}
         self.term_count = len(self._entries)
@@ -345,11 +338,13 @@ class Matcher:
         """Scan ``fields``; ``presets`` are signals a check derives from structured data (family ->
         ``[(signal, index of the field that shows it)]``, e.g. the designated category): they count
         as fired from the start, with the whole field as their evidence (method ``rule``)."""
-        raws: list[_Raw] = []
+        # raw matches as (payload, field index, start, end in view A, view-B span or None), by family
+        raws: dict[str, list[tuple]] = defaultdict(list)
         screened: dict[int, set[int] | None] = {}  # field -> the lexicon patterns that can match there
         for fi, ft in enumerate(fields):
             if ft.scan:
-                screened[fi] = self._scan_a(fi, raws, ft.norm.text)
+                self._scan_a(fi, raws, ft.norm.text)
+                screened[fi] = self._screen.possible(ft.norm.text)
                 self._scan_b_view(fi, ft.norm, raws)
         results = {fam: FamilyResult(fam) for fam in self.families}
         for fam, sigs in (presets or {}).items():
@@ -359,14 +354,16 @@ class Matcher:
                     results[fam].fired.setdefault(signal, []).append(
                         Hit(fam, f"{fam}.preset.{signal}", signal, "decisive", ft.norm.original, ft, fi,
                             0, len(ft.norm.text), method="rule"))
-        by_family: dict[str, list[_Raw]] = defaultdict(list)
-        for r in raws:
-            if r.payload.kind == "external":
-                if r.b is None:
-                    results[r.payload.family].external.append(
-                        (r.field, r.a_s, r.a_e, self._external_values[(r.payload.family, r.payload.form)]))
-                continue
-            by_family[r.payload.family].append(r)
+        by_family: dict[str, list[tuple]] = {}
+        for fam, rs in raws.items():
+            if fam in self._external_families:  # a check's own keys: handed over as they are
+                ext = [r for r in rs if r[0].kind == "external"]
+                if ext:
+                    rs = [r for r in rs if r[0].kind != "external"]
+                    results[fam].external.extend(
+                        (fi, a_s, a_e, self._external_values[(p.family, p.form)])
+                        for p, fi, a_s, a_e, b in ext if b is None)
+            by_family[fam] = rs
         fuzzy = self._fuzzy_distances(fields) if self._fuzzy else None
         for fam in self.families:
             res = results[fam]
@@ -391,7 +388,7 @@ class Matcher:
         mine = self._family_patterns[fam]
         return any(p is None or not mine.isdisjoint(p) for p in screened.values())
 
-    def _scan_b_view(self, fi: int, norm: NormText, out: list[_Raw]) -> None:
+    def _scan_b_view(self, fi: int, norm: NormText, out: dict) -> None:
         reveals = norm.b_reveals()
         if not reveals:
             return  # view B shows nothing view A does not
@@ -400,13 +397,11 @@ class Matcher:
             self._scan_b(fi, norm, out, text, self._auto_m, reveals)
         self._scan_b(fi, norm, out, text, self._auto_b, reveals)
 
-    def _scan_a(self, fi: int, out: list[_Raw], text: str) -> set[int] | None:
-        """View A's matches into ``out``; returns the lexicon patterns that can match ``text``."""
+    def _scan_a(self, fi: int, out: dict, text: str) -> None:
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
         values = self._auto_a.values
-        matches, screened = self._auto_a.scan(text)
-        for idx, s, e in matches:
+        for idx, s, e in self._auto_a.find(text):
             _, payloads, all_bounded = values[idx]
             # word boundaries first: the cheapest test, and many automaton matches are inside words
             c = text[s - 1] if s else " "
@@ -419,13 +414,12 @@ class Matcher:
                     continue
                 for p in payloads:
                     if not p.boundary:
-                        out.append(_Raw(p, fi, s, e, None))
+                        out[p.family].append((p, fi, s, e, None))
             else:
                 for p in payloads:
-                    out.append(_Raw(p, fi, s, e, None))
-        return screened
+                    out[p.family].append((p, fi, s, e, None))
 
-    def _scan_b(self, fi: int, norm: NormText, out: list[_Raw], text: str, keys: LiteralSet, reveals) -> None:
+    def _scan_b(self, fi: int, norm: NormText, out: dict, text: str, keys: LiteralSet, reveals) -> None:
         n = len(text)
         no_boundary = _NO_BOUNDARY_SCRIPT.match
         values = keys.values
@@ -457,32 +451,31 @@ class Matcher:
             for p in payloads:
                 if (p.boundary and not bounded) or (numeric and not p.has_digit):
                     continue
-                out.append(_Raw(p, fi, a_s, a_e, b))
+                out[p.family].append((p, fi, a_s, a_e, b))
 
-    def _resolve(self, fam: str, rs: list[_Raw], fields: list[FieldText], res: FamilyResult) -> list:
-        """Exclusions and review phrases applied; returns the hits still waiting for a co-term."""
+    def _resolve(self, fam: str, rs: list[tuple], fields: list[FieldText], res: FamilyResult) -> list:
+        """Exclusions and review phrases applied; returns the hits still waiting for a co-term.
+        ``rs``: raw matches ``(payload, field index, start, end, view-B span or None)``."""
         phrase_entries = self._phrase_entries
         excl: dict[int, list[tuple[int, int, set[int]]]] = {}
         review_fields: set[tuple[int, int]] = set()
-        terms: list[_Raw] = []
-        coterms: list[_Raw] = []
+        terms: list[tuple] = []
+        coterms: list[tuple] = []
         for r in rs:
-            kind = r.payload.kind
+            kind = r[0].kind
             if kind == "term":
                 terms.append(r)
             elif kind == "coterm":
                 coterms.append(r)
             elif kind == "exclude":
-                excl.setdefault(r.field, []).append(
-                    (r.a_s, r.a_e, phrase_entries[("exclude", fam, r.payload.form)]))
+                excl.setdefault(r[1], []).append((r[2], r[3], phrase_entries[("exclude", fam, r[0].form)]))
             elif kind == "review_if":
-                review_fields.update((e, r.field) for e in phrase_entries[("review_if", fam, r.payload.form)])
+                review_fields.update((e, r[1]) for e in phrase_entries[("review_if", fam, r[0].form)])
 
-        def excluded(r: _Raw, entry: int | None) -> bool:
-            xs = excl.get(r.field)
+        def excluded(fi: int, a_s: int, a_e: int, entry: int | None) -> bool:
+            xs = excl.get(fi)
             if not xs:
                 return False
-            a_s, a_e = r.a_s, r.a_e
             for x_s, x_e, entries in xs:
                 if x_s <= a_s and a_e <= x_e and (entry is None or -1 in entries or entry in entries):
                     return True
@@ -491,25 +484,25 @@ class Matcher:
         # A co-term phrase inside an exclusion span is part of the benign look-alike the exclusion
         # names ("ultrasonic atomizer" is no atomizer co-term, "coffee pods" no pod co-term).
         where: dict[str, list[tuple[int, int, int]]] = {}
-        for r in coterms:
-            if not (excl and excluded(r, None)):
-                where.setdefault(r.payload.form, []).append((r.field, r.a_s, r.a_e))  # (the folded phrase)
-        best: dict[tuple, _Raw] = {}
+        for p, fi, a_s, a_e, _ in coterms:
+            if not (excl and excluded(fi, a_s, a_e, None)):
+                where.setdefault(p.form, []).append((fi, a_s, a_e))  # (form is the folded phrase)
+        best: dict[tuple, tuple] = {}
         for r in terms:
-            if excl and excluded(r, r.payload.entry):
+            p, fi, a_s, a_e, b = r
+            if excl and excluded(fi, a_s, a_e, p.entry):
                 continue
-            key = (r.payload.entry, r.field, r.a_s, r.a_e)
+            key = (p.entry, fi, a_s, a_e)
             prev = best.get(key)
-            if prev is None or (prev.b is not None and r.b is None):
+            if prev is None or (prev[4] is not None and b is None):
                 best[key] = r
         pending: list[tuple[_Entry, Hit, bool]] = []
         entries = self._entries
         for key in sorted(best):
-            r = best[key]
+            p, fi, a_s, a_e, b = best[key]
             entry = entries[key[0]]
-            to_review = bool(review_fields) and (key[0], r.field) in review_fields
-            hit = Hit(fam, entry.id, entry.signal, entry.strength, r.payload.form, fields[r.field], r.field,
-                      r.a_s, r.a_e, r.b, entry.reveals)
+            to_review = bool(review_fields) and (key[0], fi) in review_fields
+            hit = Hit(fam, entry.id, entry.signal, entry.strength, p.form, fields[fi], fi, a_s, a_e, b, entry.reveals)
             if entry.strength == "grey" or (to_review and entry.strength == "decisive"):
                 res.grey.append(hit)
             else:  # a co-term hit next to a review phrase asks for review only once its co-term is met
@@ -631,24 +624,33 @@ class Matcher:
             return None
         texts = [fields[fi].norm.text[s:e] for fi, s, e in cands]
         cache = self._near_cache
-        todo = [t for t in set(texts) if t not in cache]
+        found: dict[str, tuple] = {}
+        todo: list[str] = []
+        for t in set(texts):
+            got = cache.get(t)
+            if got is None:
+                todo.append(t)
+            else:
+                found[t] = got
         if todo:
             dist = process.cdist(todo, self._fuzzy_all, scorer=Levenshtein.distance, score_cutoff=1,
                                  dtype=np.uint8, workers=1)
-            if len(cache) + len(todo) > NEAR_CACHE_MAX:
-                cache.clear()
             if 1 not in dist:  # (the usual case: nothing is one edit away)
-                for t in todo:
-                    cache[t] = ()
+                new = dict.fromkeys(todo, ())
             else:
+                new = {}
                 for t, row in zip(todo, dist):
-                    found = []
+                    near_t = []
                     for fam, (a, b) in self._fuzzy_slices.items():
                         sub = row[a:b]
                         if sub.min() == 1:  # (0: an exact form; the exact scan has it)
-                            found.append((fam, int(sub.argmin())))
-                    cache[t] = tuple(found)
-        near = [(i, fam, j) for i, t in enumerate(texts) for fam, j in cache[t]]
+                            near_t.append((fam, int(sub.argmin())))
+                    new[t] = tuple(near_t)
+            found.update(new)
+            if len(cache) + len(new) > NEAR_CACHE_MAX:
+                cache.clear()
+            cache.update(new)
+        near = [(i, fam, j) for i, t in enumerate(texts) for fam, j in found[t]]
         return (cands, near) if near else None
 
     def _fuzzy_scan(self, fam: str, fields: list[FieldText], res: FamilyResult, rs, fuzzy) -> None:
@@ -657,7 +659,7 @@ class Matcher:
         entry already matched exactly, or already near-missed, is not reported again."""
         cands, near = fuzzy
         entries = self._fuzzy[fam][1]
-        seen_entries = {r.payload.entry for r in rs if r.payload.kind == "term"}
+        seen_entries = {r[0].entry for r in rs if r[0].kind == "term"}
         for i, f, j in near:
             if f != fam:
                 continue

@@ -1,19 +1,16 @@
-"""The multi-pattern engine of the matcher, behind one small class.
+"""The two multi-pattern engines of the matcher, behind small classes.
 
-:class:`LiteralSet` holds every lexicon key of one view and, optionally, every lexicon regex as a
-*screen*. With Hyperscan (the default) both go into one database, so one pass over a field gives
-
-* every occurrence of every key, overlapping ones included, as ``(key index, start, end)`` in
-  characters of the Python string (Hyperscan works on UTF-8 bytes; offsets are converted back);
-* which regexes can match the field at all: they are compiled in Hyperscan's *prefilter* mode,
-  which matches a superset (it approximates what it cannot express, such as look-behinds, by
-  matching more), so Python's ``re`` -- whose matches are the ones that count -- runs only where it
-  can find something.
-
-Why Hyperscan rather than a classic Aho-Corasick automaton: with ~10,000 keys the automaton is
-megabytes of transition tables that the rest of the engine's work evicts from the CPU caches between
-two scans; Hyperscan's literal matchers use small SIMD tables. Without Hyperscan the class falls back
-to ``ahocorasick_rs`` (the Rust aho-corasick crate) and reports every regex as possible.
+* :class:`LiteralSet`: every lexicon key of one view in one Aho-Corasick automaton
+  (``ahocorasick_rs``, the Rust aho-corasick crate): all overlapping matches of all keys in one
+  pass, as ``(key index, start, end)`` in characters of the Python string. It is built in tens of
+  milliseconds. (Hyperscan was measured as well: no faster in the engine on ~1 KB listings, and
+  ~20x slower to build.)
+* :class:`PatternScreen`: every lexicon regex in one Hyperscan database compiled in *prefilter*
+  mode: one pass says which patterns can match a text at all (a superset: Hyperscan approximates
+  what it cannot express, such as look-behinds, by matching more), so Python's ``re`` -- whose
+  matches are the ones that count -- runs only where it can find something. Compiling the
+  database takes a second or two, so it is kept per process for each set of regexes: a reload
+  that leaves the patterns alone, and every engine a test builds, reuse it.
 """
 
 from __future__ import annotations
@@ -21,97 +18,78 @@ from __future__ import annotations
 import threading
 
 import ahocorasick_rs
-import numpy as np
 
-try:  # declared dependency; the fallback keeps the engine correct where no wheel exists
+try:  # declared dependency; without it every pattern simply runs
     import hyperscan
 except ImportError:  # pragma: no cover
     hyperscan = None
 
 
-def _escape(key: str) -> bytes:
-    return "".join(f"\\x{b:02x}" for b in key.encode("utf-8")).encode("ascii")
-
-
-def char_index(data: bytes) -> np.ndarray:
-    """For every byte of UTF-8 ``data``, the index of the character it belongs to."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    return np.cumsum((arr & 0xC0) != 0x80) - 1
-
-
 class LiteralSet:
-    """Keys (with a value each) and an optional screen of regexes."""
+    """Keys and the value of each; :meth:`find` returns ``[(key index, start, end), ...]``."""
 
-    def __init__(self, items: dict[str, object], screen: list[str] | None = None, use_hyperscan: bool = True):
+    __slots__ = ("keys", "values", "_ac")
+
+    def __init__(self, items: dict[str, object]):
         self.keys = keys = list(items)
         self.values = [items[k] for k in keys]
-        self.screen_size = len(screen or ())
-        self._klen = [len(k) for k in keys]
-        self._blen = [len(k.encode("utf-8")) for k in keys]
-        self._db = None
-        self._ac = None
-        self._local = threading.local()
-        if hyperscan is not None and use_hyperscan and (keys or screen):
-            exprs = [_escape(k) for k in keys]
-            flags = [0] * len(keys)
-            if screen:
-                exprs += [r.encode("utf-8") for r in screen]
-                flags += [hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_CASELESS
-                          | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER
-                          | hyperscan.HS_FLAG_ALLOWEMPTY] * len(screen)
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
-            self._db = db
-        elif keys:
-            # the contiguous NFA, not the DFA: several times smaller, and faster where the work between
-            # two scans evicts the automaton from the CPU caches
-            self._ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard,
-                                                  implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        # the contiguous NFA, not the DFA: several times smaller, and faster in the engine, where the
+        # work between two scans evicts the automaton from the CPU caches (68 vs 89 us per listing)
+        self._ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard,
+                                              implementation=ahocorasick_rs.Implementation.ContiguousNFA) if keys else None
 
     def __len__(self) -> int:
         return len(self.values)
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
-        """All matches of the keys, overlapping ones included, as ``(key index, start, end)``."""
-        return self.scan(text)[0]
+        """All matches, overlapping ones included, as ``(key index, start, end)``."""
+        if self._ac is None:
+            return []
+        try:
+            return self._ac.find_matches_as_indexes(text, overlapping=True)
+        except UnicodeEncodeError:  # a lone surrogate (normalised text has none): no match through it
+            return self._ac.find_matches_as_indexes(text.encode("utf-16", "surrogatepass").decode(
+                "utf-16", "replace"), overlapping=True)
 
-    def scan(self, text: str) -> tuple[list[tuple[int, int, int]], set[int] | None]:
-        """The matches of the keys, and the indexes of the screen's regexes that can match ``text``
-        (``None``: cannot tell, run them all)."""
+
+_DATABASES: dict[tuple[str, ...], object] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def _database(regexes: tuple[str, ...]):
+    with _DATABASES_LOCK:
+        db = _DATABASES.get(regexes)
+        if db is None:
+            flags = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_CASELESS
+                     | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY)
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            db.compile(expressions=[r.encode("utf-8") for r in regexes], ids=list(range(len(regexes))),
+                       elements=len(regexes), flags=[flags] * len(regexes))
+            if len(_DATABASES) > 8:  # (a long-running service reloading changed lexicons)
+                _DATABASES.clear()
+            _DATABASES[regexes] = db
+        return db
+
+
+class PatternScreen:
+    """Which of ``regexes`` can match a text. ``None`` from :meth:`possible` means "cannot tell, run
+    them all" (no Hyperscan, or a text that is not valid UTF-8)."""
+
+    def __init__(self, regexes: list[str]):
+        self.size = len(regexes)
+        self._db = _database(tuple(regexes)) if regexes and hyperscan is not None else None
+        self._local = threading.local()
+
+    def possible(self, text: str) -> set[int] | None:
         if self._db is None:
-            if self._ac is None:
-                return [], None
-            try:
-                return self._ac.find_matches_as_indexes(text, overlapping=True), None
-            except UnicodeEncodeError:  # a lone surrogate (normalised text has none): no match through it
-                return self._ac.find_matches_as_indexes(text.encode("utf-16", "surrogatepass").decode(
-                    "utf-16", "replace"), overlapping=True), None
-        data = text.encode("utf-8", "surrogatepass")
+            return None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:  # a scratch space serves one scan at a time: one per thread
             scratch = self._local.scratch = hyperscan.Scratch(self._db)
-        hits: list[tuple[int, int]] = []
-        nk = len(self.keys)
-        screened: set[int] = set()
-
-        def on_match(i: int, _from: int, to: int, _flags: int, _ctx) -> None:
-            if i < nk:
-                hits.append((i, to))
-            else:
-                screened.add(i - nk)
-
-        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
-        if not hits:
-            return [], screened
-        klen = self._klen
-        if len(data) == len(text):  # ASCII: bytes are characters
-            return [(i, to - klen[i], to) for i, to in hits], screened
-        idx = char_index(data).tolist()
-        blen = self._blen
-        out = []
-        for i, to in hits:
-            s = to - blen[i]
-            if data[s] & 0xC0 == 0x80:
-                continue  # starts inside a character (a surrogate's bytes): not a match of the text
-            out.append((i, idx[s], idx[to - 1] + 1))
-        return out, screened
+        found: set[int] = set()
+        self._db.scan(data, match_event_handler=lambda i, _s, _e, _f, _c: found.add(i), scratch=scratch)
+        return found

@@ -153,27 +153,37 @@ class _FoldTable(dict):
 
 class _CollapseMap:
     """The offset map when only runs of spaces were collapsed: view-A position ``j`` is original
-    position ``j`` plus the characters removed by earlier runs; a kept space spans its whole run."""
+    position ``j`` plus the characters removed by earlier runs; a kept space spans its whole run.
+    Built on first use: most fields never have a span looked up."""
 
-    __slots__ = ("kept", "removed", "run_end")
+    __slots__ = ("_spaced", "kept", "removed", "run_end")
 
     def __init__(self, spaced: str):
-        self.kept: list[int] = []      # view-A position of each run's kept space
-        self.removed: list[int] = []   # characters removed by this run and all earlier ones
-        self.run_end: list[int] = []   # original end of each run
+        self._spaced = spaced
+        self.kept: list[int] | None = None  # view-A position of each run's kept space
+        self.removed: list[int] = []        # characters removed by this run and all earlier ones
+        self.run_end: list[int] = []        # original end of each run
+
+    def _build(self) -> None:
+        kept: list[int] = []
         total = 0
-        for m in _MULTISPACE.finditer(spaced):
+        for m in _MULTISPACE.finditer(self._spaced):
             a, b = m.span()
-            self.kept.append(a - total)
+            kept.append(a - total)
             total += b - a - 1
             self.removed.append(total)
             self.run_end.append(b)
+        self.kept = kept
 
     def start(self, j: int) -> int:
+        if self.kept is None:
+            self._build()
         k = bisect_left(self.kept, j)
         return j + (self.removed[k - 1] if k else 0)
 
     def end(self, j: int) -> int:
+        if self.kept is None:
+            self._build()
         k = bisect_left(self.kept, j)
         if k < len(self.kept) and self.kept[k] == j:
             return self.run_end[k]
