@@ -21,6 +21,8 @@ os.environ.setdefault("MODERATE_STATE_DIR", tempfile.mkdtemp(prefix="moderate-te
 # tests and their committed evaluation reports measure the lexicons and lists alone; the classifier and
 # how it combines with them are tested in tests/test_classifier*.py and measured by bench/bench_classifier.py.
 os.environ.setdefault("MODERATE_CLASSIFIER", "off")
+# compiled pattern databases of this run go to a directory of its own, not to the user's ~/.cache
+os.environ.setdefault("MODERATE_CACHE_DIR", tempfile.mkdtemp(prefix="moderate-test-cache-"))
 
 
 @pytest.fixture(scope="session")

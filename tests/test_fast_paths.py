@@ -114,6 +114,35 @@ def test_pattern_screen_database_is_built_once_per_set_of_patterns():
     assert a.possible("take 50 mg daily") == {0} and a.possible("nothing here") == set()
 
 
+def test_pattern_screen_database_is_kept_on_disk_for_the_next_process(tmp_path, monkeypatch):
+    from app.matching import multi
+
+    monkeypatch.setenv("MODERATE_CACHE_DIR", str(tmp_path))
+    regexes = (r"\d+\s?mg(?!\w)", r"(?<![\w.])\d{2}\s?/\s?\d{2}\s?vg")
+    fresh = multi._compile(regexes)
+    files = list(tmp_path.glob("screen-*.hsdb"))
+    assert len(files) == 1
+    real = multi.hyperscan
+
+    class NoCompiling:
+        def __getattr__(self, name):
+            assert name != "Database", "compiled again instead of loading the cached database"
+            return getattr(real, name)
+
+    monkeypatch.setattr(multi, "hyperscan", NoCompiling())
+    loaded = multi._compile(regexes)
+    assert loaded is not fresh
+    for db in (fresh, loaded):
+        found: set[int] = set()
+        db.scan("50 mg 70/30 vg".encode(), match_event_handler=lambda i, *_: found.add(i),
+                scratch=real.Scratch(db))
+        assert found == {0, 1}
+    monkeypatch.undo()
+    monkeypatch.setenv("MODERATE_CACHE_DIR", str(tmp_path))
+    files[0].write_bytes(b"not a database")  # a damaged file is compiled again
+    assert multi._compile(regexes) is not None
+
+
 def test_near_miss_matrix_equals_extract_one(engine):
     """For each family the fast path picks what ``extractOne`` over that family's choices picks."""
     m = engine.snapshot.matcher

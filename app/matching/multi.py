@@ -9,13 +9,18 @@
   mode: one pass says which patterns can match a text at all (a superset: Hyperscan approximates
   what it cannot express, such as look-behinds, by matching more), so Python's ``re`` -- whose
   matches are the ones that count -- runs only where it can find something. Compiling the
-  database takes a second or two, so it is kept per process for each set of regexes: a reload
-  that leaves the patterns alone, and every engine a test builds, reuse it.
+  database takes a second or two, so it is kept per process for each set of regexes (a reload
+  that leaves the patterns alone, and every engine a test builds, reuse it) and serialised to a
+  cache directory for the next process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
+from pathlib import Path
 
 import ahocorasick_rs
 
@@ -54,17 +59,55 @@ class LiteralSet:
 
 _DATABASES: dict[tuple[str, ...], object] = {}
 _DATABASES_LOCK = threading.Lock()
+_FLAGS = ("UTF8", "UCP", "CASELESS", "SINGLEMATCH", "PREFILTER", "ALLOWEMPTY")
+
+
+def cache_dir() -> Path | None:
+    """Where compiled pattern databases are kept between processes: ``$MODERATE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/moderate`` (``~/.cache/moderate``); ``MODERATE_CACHE_DIR=off`` keeps none."""
+    env = os.environ.get("MODERATE_CACHE_DIR")
+    if env == "off":
+        return None
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "moderate"
+
+
+def _compile(regexes: tuple[str, ...]):
+    flags = 0
+    for name in _FLAGS:
+        flags |= getattr(hyperscan, f"HS_FLAG_{name}")
+    # a compiled database depends on the patterns, the flags and the Hyperscan build: so does its name
+    digest = hashlib.sha256(json.dumps([hyperscan.__version__, _FLAGS, regexes]).encode()).hexdigest()
+    where = cache_dir()
+    path = where / f"screen-{digest}.hsdb" if where else None
+    if path is not None and path.is_file():
+        try:
+            return hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
+        except Exception:  # noqa: BLE001 - a damaged cache file: compile again
+            pass
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[r.encode("utf-8") for r in regexes], ids=list(range(len(regexes))),
+               elements=len(regexes), flags=[flags] * len(regexes))
+    if path is not None:
+        try:  # written whole under a temporary name, then renamed: a reader never sees half a file
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(hyperscan.dumpb(db))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: the next process compiles again
+    return db
 
 
 def _database(regexes: tuple[str, ...]):
+    """The compiled prefilter database of ``regexes``: one per process for each set of patterns
+    (every engine a test builds, and a reload that leaves the patterns alone, reuse it), and kept
+    on disk for the next process (rescan workers, restarts): compiling takes a second or two."""
     with _DATABASES_LOCK:
         db = _DATABASES.get(regexes)
         if db is None:
-            flags = (hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP | hyperscan.HS_FLAG_CASELESS
-                     | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY)
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=[r.encode("utf-8") for r in regexes], ids=list(range(len(regexes))),
-                       elements=len(regexes), flags=[flags] * len(regexes))
+            db = _compile(regexes)
             if len(_DATABASES) > 8:  # (a long-running service reloading changed lexicons)
                 _DATABASES.clear()
             _DATABASES[regexes] = db
