@@ -42,6 +42,14 @@ e-liquid), judged by the e-cigarette rules, not a chemical offered for sale. A C
 or a chemicals category, makes it a chemical identity again (both rules apply).
 
 Not in this pass: names of source entries without a CAS (``cas_lists/no_cas.csv``).
+
+Speed (issue 5: >= 2,000 listings/s on 10 KB supplier texts, bench/bench_chem.py): identifiers come
+from ``chemids.ids_in_text`` (one lower-casing, literal-led scans, IdMatch objects only for invalid,
+listed and one-digit-variant numbers); a declared SMILES of a listed one-fragment structure is
+recognised by canonical SMILES (``chemstruct.KnownSmiles``) instead of an InChI; near-miss names ask
+rapidfuzz only about windows holding an unchanged piece of some name (pigeonhole, ``_pieces``); the
+gate works out the seller's permits once per listing; the negation look-back reads 10 characters, not
+the whole text before a name. tests/test_chem_fast.py compares each with the straightforward version.
 """
 
 from __future__ import annotations
@@ -53,13 +61,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import ahocorasick_rs
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.checks import chemstruct, qualifications
 from app.checks.base import Finding, PreparedListing
-from app.checks.chemids import (IdMatch, find_cas_in_text, find_ec_in_text, parse_cas_value,
-                                parse_ec_value)
+from app.checks.chemids import IdMatch, ids_in_text, parse_cas_value, parse_ec_value
 from app.models.decision import Evidence
 from app.models.listing import normalize_attribute_key
 from app.normalization import Normalizer
@@ -83,6 +91,13 @@ CN_AFTER = ("溶液", "试剂", "厂家", "价格", "供应", "现货", "批发"
             "瓶装", "原料", "生产厂家")
 _EN_FREE_AFTER = re.compile(r" ?free\b|s? ?(?:ring|rings|molecule|molecules|structure|model)\b")
 _EN_NEG_BEFORE = re.compile(r"(?:\bfree of|\bno|\bwithout|\bnon|\bzero) ?$")
+# A match of _EN_NEG_BEFORE ending at ``s`` (or before a newline at s - 1) starts at s - 9 or later, and
+# its \b there reads one character more: searching text[s - 10:s] finds exactly what text[:s] does.
+_NEG_REACH = 10
+
+
+def _negated_before(text: str, s: int) -> bool:
+    return _EN_NEG_BEFORE.search(text, s - _NEG_REACH if s > _NEG_REACH else 0, s) is not None
 
 
 def category_parts(category: str | None) -> list[str]:
@@ -196,7 +211,15 @@ class ChemicalCheck:
                 got = self._fuzzy_by_window.setdefault(n, ([], []))
                 got[0].extend(names_l)
                 got[1].extend(cases_l)
+        # pieces of the near-miss names (pigeonhole): a window within 1 edit of a name under 12
+        # characters holds one of its 2 halves intact, within 2 edits of a longer name one of its 3
+        # thirds; _near_misses asks rapidfuzz only about windows that hold some piece
+        pieces = sorted({p for names_l, _ in self._fuzzy.values() for key in names_l for p in _pieces(key)})
+        self._fuzzy_pieces = ahocorasick_rs.AhoCorasick(pieces) if pieces else None
         self.cas_variants = one_digit_variants(self.listed)
+        # the numbers of a text worth an IdMatch: listed ones and their one-digit variants (with the
+        # invalid ones, chemids.find_cas_in_text(keep=...) builds nothing for the rest)
+        self._cas_keep = frozenset(self.listed) | frozenset(self.cas_variants)
 
     def automaton_keys(self) -> dict[str, tuple[str, tuple[str, ...], bool]]:
         """Listed names (folded like view A) -> (name, CAS numbers, is Chinese)."""
@@ -207,7 +230,7 @@ class ChemicalCheck:
         parts = category_parts(category)
         return bool(parts) and parts[: len(self._category)] == self._category
 
-    def _name_hits(self, text: str, matches) -> list[tuple[int, int, str, tuple[str, ...]]]:
+    def _name_hits(self, text: str, matches) -> list[tuple[int, int, str, tuple[str, ...], bool]]:
         """``matches``: ``(start, end, (key, cases, han))`` of listed names in view-A ``text``."""
         hits = []
         for s, e, (key, cases, han) in matches:
@@ -221,9 +244,9 @@ class ChemicalCheck:
             else:
                 if (s and text[s - 1].isalnum()) or (e < len(text) and text[e].isalnum()):
                     continue
-                if _EN_FREE_AFTER.match(text, e) or _EN_NEG_BEFORE.search(text, 0, s):
+                if _EN_FREE_AFTER.match(text, e) or _negated_before(text, s):
                     continue  # "acetone-free", "no acetone", "benzene ring" (policy.md §6)
-            hits.append((s, e, key, cases))
+            hits.append((s, e, key, cases, han))
         # outermost: drop a hit inside a longer one ("乙醇" inside "无水乙醇" when both are names)
         hits.sort(key=lambda h: (h[0], -h[1]))
         out, last_end = [], -1
@@ -300,7 +323,7 @@ class ChemicalCheck:
                 if stripped.casefold() in NOT_GIVEN:
                     continue
                 a = value.index(stripped)
-                structures.append((field, a, a + len(stripped), chemstruct.PARSERS[kind](stripped)))
+                structures.append((field, a, a + len(stripped), self.structures.parse(kind, stripped)))
 
         by_field: dict[int, list] = {}
         for fi, s, e, value in item.family(self.name).external:
@@ -309,14 +332,15 @@ class ChemicalCheck:
             if not ft.scan or ft.name in skip or ft.name.startswith("attribute_key."):
                 continue
             original = ft.norm.original
-            for m in find_cas_in_text(original, chem_cat):
+            cas_found, ec_found = ids_in_text(original, chem_cat, self._cas_keep)
+            for m in cas_found:   # invalid, listed or a one-digit variant of a listed CAS
                 if m.problem:
                     invalid("data.cas_invalid", ft.name, m)
-                elif m.canonical in self.listed or m.canonical in self.cas_variants:
+                else:
                     note(m.canonical, Evidence(field=ft.name, start=m.start, end=m.end, text=m.text,
                                                matched=m.canonical, method="list",
                                                source=f"cas_lists:{m.canonical}"))
-            for m in find_ec_in_text(original):
+            for m in ec_found:
                 if m.problem:
                     invalid("data.ec_invalid", ft.name, m)
             if "InChI=" in original:
@@ -330,13 +354,13 @@ class ChemicalCheck:
                     m = chemstruct.SMILES_TOKEN.match(original, lab.end())
                     if m is None:
                         continue
-                    p = chemstruct.parse_smiles(m.group(0))
+                    p = self.structures.parse("SMILES", m.group(0))
                     if p.problem is None:  # free text after a label may be anything: only a parse counts
                         structures.append((ft.name, m.start(), m.end(), p))
             text = ft.norm.text
-            for s, e, key, cases in self._name_hits(text, sorted(by_field.get(fi, ()))):
+            for s, e, key, cases, han in self._name_hits(text, sorted(by_field.get(fi, ()))):
                 a, b = ft.norm.span_a(s, e)
-                if not _HAN.search(key) and not _latin_boundary(original, a, b):
+                if not han and not _latin_boundary(original, a, b):
                     continue  # part of a longer systematic name: "4-(...)piperidine-1-carboxylate"
                 span = original[a:b]
                 method = "exact" if span == key else "normalized"
@@ -362,6 +386,7 @@ class ChemicalCheck:
         if not seen:
             return findings
         as_of = qualifications.check_date(listing.as_of)
+        memo: dict = {}
         text_only = []
         for cas in sorted(seen):
             s = seen[cas]
@@ -373,7 +398,7 @@ class ChemicalCheck:
                 findings.append(Finding("chem.prohibited", ev, tuple(sorted(
                     {"cas": cas, "list": list(lst.lists), "name": lst.name}.items()))))
                 continue
-            missing = self.gate(listing, cas, chem_cat, attr_filled, cas in attr_cas, as_of)
+            missing = self.gate(listing, cas, chem_cat, attr_filled, cas in attr_cas, as_of, memo)
             detail = {"cas": cas, "list": list(lst.lists), "name": lst.name}
             if missing:
                 detail["missing"] = missing
@@ -460,18 +485,30 @@ class ChemicalCheck:
 
     def _near_misses(self, item: PreparedListing, seen: dict, findings: list[Finding]) -> None:
         """Near misses of listed Latin-script names in the title and keywords (module docstring)."""
-        windows = 0
-        hits: dict[str, tuple] = {}
+        if self._fuzzy_pieces is None:
+            return
+        fields = []
         for ft in item.fields:
             if not ft.fuzzy:
                 continue
             text = ft.norm.text
             if text.isascii() is False and not any(c.isascii() and c.isalpha() for c in text):
                 continue
+            fields.append((ft, text, self._fuzzy_pieces.find_matches_as_indexes(text, overlapping=True)))
+        # a field holding no piece has no near miss; it only counts towards FUZZY_MAX_WINDOWS, which
+        # matters only when a later field holds pieces
+        while fields and not fields[-1][2]:
+            fields.pop()
+        windows = 0
+        hits: dict[str, tuple] = {}
+        for ft, text, pieces in fields:
             words = list(_WORD.finditer(text))
             for i in range(len(words)):
+                ws = words[i].start()
+                # the first end of a piece starting in the window: none up to its end -> no near miss
+                reach = min((pe for _, ps, pe in pieces if ps >= ws), default=len(text) + 1)
                 for j in range(i, min(i + 5, len(words))):
-                    s, e = words[i].start(), words[j].end()
+                    s, e = ws, words[j].end()
                     n = e - s
                     if n < FUZZY_MIN_LEN - 1:
                         continue
@@ -480,6 +517,8 @@ class ChemicalCheck:
                     windows += 1
                     if windows > FUZZY_MAX_WINDOWS:
                         break
+                    if reach > e:
+                        continue
                     w = text[s:e]
                     if w in self._names:
                         continue  # itself a listed name (found exactly, or rejected by the exact rules)
@@ -495,7 +534,7 @@ class ChemicalCheck:
                     cases = bucket[1][idx]
                     if any(c in seen for c in cases) or name in hits:
                         continue
-                    if _EN_FREE_AFTER.match(text, e) or _EN_NEG_BEFORE.search(text, 0, s):
+                    if _EN_FREE_AFTER.match(text, e) or _negated_before(text, s):
                         continue
                     a, b = ft.norm.span_a(s, e)
                     original = ft.norm.original
@@ -515,8 +554,11 @@ class ChemicalCheck:
 
     # ------------------------------------------------------------------ the gate (§3.4)
     def gate(self, listing, cas: str, chem_cat: bool, attr_filled: bool, in_attr: bool,
-             as_of: dt.date) -> list[str]:
-        """Each missing element, in words; empty = publishable with restrictions."""
+             as_of: dt.date, memo: dict | None = None) -> list[str]:
+        """Each missing element, in words; empty = publishable with restrictions. ``memo``: a dict kept
+        across the calls for one listing (what does not depend on the CAS is worked out once)."""
+        if memo is None:
+            memo = {}
         missing: list[str] = []
         seller = listing.seller
         if seller is None or seller.country != "CN":
@@ -529,12 +571,23 @@ class ChemicalCheck:
             kinds = ["manufacturer", "trading"]
         best: list[str] | None = None
         for kind in kinds:
-            need = MANUFACTURER if kind == "manufacturer" else TRADER
-            miss = [m for t in need if (m := self._qualification_problem(quals, t, as_of))]
+            miss = memo.get(kind)
+            if miss is None:
+                need = MANUFACTURER if kind == "manufacturer" else TRADER
+                miss = memo[kind] = [m for t in need if (m := self._qualification_problem(quals, t, as_of))]
+            miss = list(miss)
             if not miss:
                 permit = SCOPE_PERMIT[kind]
+                scopes = memo.setdefault("scopes", {})   # id(qualification) -> the CAS numbers it covers
+
+                def covers(q) -> bool:
+                    got = scopes.get(id(q))
+                    if got is None:
+                        got = scopes[id(q)] = _scope(q.scope)
+                    return cas in got
+
                 got = qualifications.find(quals, permit, as_of, LABELS[permit],
-                                          scope=lambda q: cas in _scope(q.scope), scope_label=f"CAS {cas}")
+                                          scope=covers, scope_label=f"CAS {cas}")
                 if not got.ok:
                     miss.append(got.problem)
             if best is None or len(miss) < len(best):
@@ -571,6 +624,19 @@ def _latin_boundary(original: str, a: int, b: int) -> bool:
 def _fuzzy_bound(length: int) -> int:
     """Edits allowed for a near miss of a name of this length."""
     return 1 if length < 12 else 2
+
+
+def _pieces(name: str) -> list[str]:
+    """``name`` cut into as many nearly equal parts as the edits it allows plus one (see
+    _fuzzy_bound): a string within that many edits of ``name`` contains one of them unchanged."""
+    parts = _fuzzy_bound(len(name)) + 1
+    q, r = divmod(len(name), parts)
+    out, at = [], 0
+    for k in range(parts):
+        size = q + (1 if k < r else 0)
+        out.append(name[at:at + size])
+        at += size
+    return out
 
 
 def _misspelling(window: str, name: str) -> bool:

@@ -68,6 +68,7 @@ _ELEMENT = re.compile(r"([A-Z][a-z]?)(\d*)")
 _FORMULA_PART = re.compile(r"^(\d*)((?:[A-Z][a-z]?\d*|\((?:[A-Z][a-z]?\d*)+\)\d*|\[(?:[A-Z][a-z]?\d*)+\]\d*)+)$")
 _GROUP = re.compile(r"[(\[]((?:[A-Z][a-z]?\d*)+)[)\]](\d*)")
 _FORMULA_SEP = re.compile(r"\s*[.·•∙⋅*]\s*")
+_PLAIN_FORMULA = re.compile(r"(?:[A-Z][a-z]?[0-9]*)+")
 
 
 def _elements() -> frozenset[str]:
@@ -113,11 +114,13 @@ def _block(mol) -> str | None:
 _UNCHARGER = None
 _STRIP: frozenset[str] | None = None
 _SOLVENT_KEYS: frozenset[str] | None = None
+_CHARGED = None   # SMARTS: an atom with a formal charge (one C++ call instead of a loop over atoms)
 
 
 def _tables():
-    global _UNCHARGER, _STRIP, _SOLVENT_KEYS
+    global _UNCHARGER, _STRIP, _SOLVENT_KEYS, _CHARGED
     if _STRIP is None:
+        _CHARGED = Chem.MolFromSmarts("[!+0]")
         _UNCHARGER = rdMolStandardize.Uncharger()
         _SOLVENT_KEYS = frozenset(_block(Chem.MolFromSmiles(s)) for s in SOLVENTS)
         _STRIP = frozenset(_block(Chem.MolFromSmiles(s)) for s in COUNTER_IONS) | _SOLVENT_KEYS
@@ -131,10 +134,10 @@ def mol_keys(mol) -> tuple[frozenset[str], frozenset[str]]:
     whole = _block(mol)
     if whole:
         keys.add(whole)
+    if len(Chem.GetMolFrags(mol)) == 1 and not mol.HasSubstructMatch(_CHARGED):
+        return frozenset(keys), frozenset(keys)  # one neutral fragment: the parent is itself
     frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
     if len(frags) == 1:
-        if not any(a.GetFormalCharge() for a in mol.GetAtoms()):
-            return frozenset(keys), frozenset(keys)  # nothing to neutralise: the parent is itself
         with rdBase.BlockLogs():
             k = _block(uncharger.uncharge(frags[0]))
         if k:
@@ -188,7 +191,9 @@ def _hypervalent(s: str):
 
 
 @lru_cache(maxsize=4096)
-def parse_smiles(text: str) -> Parsed:
+def parse_smiles(text: str, known: "KnownSmiles | None" = None) -> Parsed:
+    """A declared SMILES. ``known``: the list's structures by canonical SMILES (:class:`KnownSmiles`);
+    a structure found there takes its key from the list instead of computing an InChI."""
     s = text.strip()
     if not s:
         return Parsed("SMILES", text, problem="empty")
@@ -201,7 +206,50 @@ def parse_smiles(text: str) -> Parsed:
         mol = _hypervalent(s) if "valence" in problem else None
         if mol is None:
             return Parsed("SMILES", text, problem=problem)
+    elif known is not None:
+        key = known.key_of(mol)
+        if key is not None:
+            return Parsed("SMILES", text, key, key, _formula_of(mol))
     return Parsed("SMILES", text, *mol_keys(mol), _formula_of(mol))
+
+
+class KnownSmiles:
+    """The list's one-fragment, uncharged structures by canonical SMILES -> their connectivity key.
+
+    For such a structure :func:`mol_keys` is ``({key}, {key})`` with ``key`` the first block of its
+    InChIKey, a function of the molecular graph alone; a declared SMILES with the same canonical SMILES
+    (RDKit's, isomeric) is the same graph, so it has the same key -- taken from the list's
+    ``parent_keys`` instead of computing an InChI (most of the cost of a SMILES). Looked up only when
+    the declared structure's formula is one of theirs (a formula costs far less than a canonical
+    SMILES). tests/test_chem_fast.py checks every entry against :func:`mol_keys`."""
+
+    def __init__(self, rows):
+        """``rows``: ``(smiles, parent keys)`` pairs."""
+        by_formula: dict[str, dict[str, frozenset[str] | None]] = {}
+        for smiles, parents in rows:
+            if len(parents) != 1:
+                continue
+            with rdBase.BlockLogs():
+                mol = Chem.MolFromSmiles(smiles)
+            if mol is None:
+                continue
+            _tables()
+            if len(Chem.GetMolFrags(mol)) != 1 or mol.HasSubstructMatch(_CHARGED):
+                continue
+            with rdBase.BlockLogs():
+                formula, canon = CalcMolFormula(mol), Chem.MolToSmiles(mol)
+            got = by_formula.setdefault(formula, {})
+            if canon in got and got[canon] != parents:
+                got[canon] = None   # the list disagrees with itself: computed, not looked up
+            else:
+                got[canon] = parents
+        self._by_formula = by_formula
+        self.entries = sum(1 for v in by_formula.values() for k in v.values() if k is not None)
+
+    def key_of(self, mol) -> frozenset[str] | None:
+        with rdBase.BlockLogs():
+            got = self._by_formula.get(CalcMolFormula(mol))
+            return got.get(Chem.MolToSmiles(mol)) if got else None
 
 
 @lru_cache(maxsize=4096)
@@ -242,6 +290,17 @@ def formula_counts(text: str, water: bool = True) -> tuple[tuple[str, int], ...]
     ``C22H30N6O4S.C6H8O7``, ``Ca(OH)2``, ``C₂H₆O``, Hill order or not. ``None`` when it is no formula
     (an unknown element symbol, stray characters). Charges (``+``, ``2-``) at the end are ignored.
     ``water=False`` leaves out dotted water parts (``·5H2O``): the anhydrous formula."""
+    if _PLAIN_FORMULA.fullmatch(text):
+        # the common case (RDKit's formulas, most MF attributes): element symbols and counts only,
+        # which every step below leaves as they are -- the same counts, without those steps
+        plain: dict[str, int] = {}
+        for el, n in _ELEMENT.findall(text):
+            if el not in ELEMENTS:
+                return None
+            plain[el] = plain.get(el, 0) + (int(n) if n else 1)
+        if not water and plain == {"H": 2, "O": 1}:
+            return None
+        return tuple(sorted(plain.items()))
     s = unicodedata.normalize("NFKC", text).translate(_SUBSCRIPTS).strip()
     s = re.sub(r"(?:\^\d*[+-]|\s\d*[+-]|[+-]\d*)$", "", s).replace(" ", "")
     if not s:
@@ -315,6 +374,8 @@ class StructureIndex:
         self.by_any: dict[str, list[StructureEntry]] = {}      # exact and parent keys
         self.by_cas: dict[str, list[StructureEntry]] = {}
         self.rows = 0
+        self.known = KnownSmiles(())
+        smiles: list[tuple[str, frozenset[str]]] = []
         if not path.is_file():
             return
         with path.open(encoding="utf-8", newline="") as fh:
@@ -331,6 +392,16 @@ class StructureIndex:
                     self.by_any.setdefault(k, []).append(e)
                 if e.cas:
                     self.by_cas.setdefault(e.cas, []).append(e)
+                if r["smiles"]:
+                    smiles.append((r["smiles"], parents))
+        self.known = KnownSmiles(smiles)
+
+    def parse(self, kind: str, text: str) -> Parsed:
+        """A declared structure of ``kind`` (see PARSERS), SMILES of listed structures found by
+        :class:`KnownSmiles`."""
+        if kind == "SMILES":
+            return parse_smiles(text, self.known)
+        return PARSERS[kind](text)
 
     def lookup(self, keys: frozenset[str], parents: frozenset[str] = frozenset()) -> list[StructureEntry]:
         """Entries that are the declared structure (an exact key in common); when there are none,
