@@ -9,7 +9,9 @@ allows, a review item; no external data):
 
 * in process: ``record_decision`` + commit, one transaction per decision, on an SQLite file (WAL,
   synchronous=NORMAL) and, with ``--pg-url``, on PostgreSQL: per-call p50/p90/p99;
-* over HTTP: a ``moderate serve`` subprocess (one uvicorn worker, its own SQLite store), requests
+* through the group-commit writer (``app/store/writer.py``): 16 concurrent writers on one event
+  loop, ``inline`` and ``thread`` groups: CPU and wall ms per decision, decisions per commit;
+* over HTTP: a ``moderate serve --workers 1`` subprocess (its own SQLite store), requests
   alternating between ``POST /v1/moderate`` (stored) and ``POST /v1/moderate?store=false`` (the
   bypass: the same work without the store) on one keep-alive connection, so both see the same
   server state; then the same at concurrency 16 (threads, one connection each). The difference of
@@ -80,6 +82,43 @@ def in_process(url: str, n: int) -> list[float]:
     return times
 
 
+def grouped(url: str, n: int, mode: str, group: int = 16) -> dict[str, float]:
+    """``record_decision`` through the group-commit writer (app/store/writer.py): ``group``
+    concurrent writers on one event loop, as ``group`` concurrent requests would send them.
+    Returns CPU and wall ms per decision and decisions per commit."""
+    import asyncio
+
+    from app.engine import Engine
+    from app.models import Listing
+    from app.store import Store, record_decision
+    from app.store.writer import GroupWriter
+
+    engine = Engine()
+    store = Store(url).ready()
+    writer = GroupWriter(store, mode=mode)
+    policy = engine.snapshot.policy
+    items = [Listing.model_validate(listing(i)) for i in range(n)]
+    decisions = [engine.moderate(x) for x in items]
+
+    async def rounds(lo: int, hi: int) -> None:
+        for start in range(lo, hi, group):
+            await asyncio.gather(*[writer.run(lambda s, x=x, d=d: record_decision(s, x, d, policy),
+                                              listing_ids=[x.listing_id])
+                                   for x, d in zip(items[start:min(start + group, hi)],
+                                                   decisions[start:min(start + group, hi)])])
+
+    asyncio.run(rounds(0, min(64, n)))  # warm-up
+    before = writer.stats.groups, writer.stats.jobs
+    c0, t0 = time.process_time(), time.perf_counter()
+    asyncio.run(rounds(min(64, n), n))
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    done = n - min(64, n)
+    groups, jobs = writer.stats.groups - before[0], writer.stats.jobs - before[1]
+    writer.close()
+    store.dispose()
+    return {"cpu_ms": cpu * 1000 / done, "wall_ms": wall * 1000 / done, "per_commit": jobs / max(groups, 1)}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,7 +132,8 @@ def http(n: int, tmp: Path) -> dict[str, list[float]]:
     env = {**os.environ, "MODERATE_STATE_DIR": str(tmp / "state")}
     env.pop("MODERATE_DATABASE_URL", None)
     moderate = Path(sys.executable).with_name("moderate")
-    proc = subprocess.Popen([str(moderate), "serve", "--port", str(port), "--log-level", "warning"], cwd=tmp, env=env,
+    proc = subprocess.Popen([str(moderate), "serve", "--port", str(port), "--workers", "1", "--log-level", "warning"],
+                            cwd=tmp, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -153,6 +193,14 @@ def main() -> None:
     if args.pg_url:
         pg = in_process(args.pg_url, args.n)
         lines.append(f"| record_decision + commit, PostgreSQL 15 (local, fsync off) | {fmt(pg)} |")
+    group_rows = []
+    for mode in ("inline", "thread"):
+        g = grouped(f"sqlite:///{tmp}/group-{mode}.sqlite3", args.n, mode)
+        group_rows.append(f"| SQLite, `{mode}` groups | {g['cpu_ms']:.3f} | {g['wall_ms']:.3f} | {g['per_commit']:.1f} |")
+        if args.pg_url and mode == "thread":
+            g = grouped(args.pg_url, args.n, mode)
+            group_rows.append(f"| PostgreSQL, `{mode}` groups | {g['cpu_ms']:.3f} | {g['wall_ms']:.3f} | "
+                              f"{g['per_commit']:.1f} |")
     h = http(args.n, tmp)
     for k in ("stored c1", "bypass c1", "stored c16", "bypass c16"):
         lines.append(f"| POST /v1/moderate, {'store=false' if 'bypass' in k else 'stored'}, concurrency "
@@ -161,6 +209,11 @@ def main() -> None:
         d50 = (pct(h[f'stored {c}'], 50) - pct(h[f'bypass {c}'], 50)) * 1000
         d99 = (pct(h[f'stored {c}'], 99) - pct(h[f'bypass {c}'], 99)) * 1000
         lines.append(f"\nStore overhead per call at concurrency {c[1:]}: p50 {d50:+.3f} ms, p99 {d99:+.3f} ms.")
+    lines += ["", "## Group commit (app/store/writer.py): 16 concurrent writers on one event loop", "",
+              "CPU and wall time per stored decision (ms; CPU of all threads of the process) and decisions per "
+              "commit, for the same decisions as above.", "",
+              "| store | CPU ms/decision | wall ms/decision | decisions per commit |", "|---|---|---|---|",
+              *group_rows]
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "bench" / "results" / "bench_store.md"

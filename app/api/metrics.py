@@ -42,6 +42,10 @@ class Metrics:
         self.unhandled = Counter("moderation_unhandled_exceptions_total",
                                  "Requests that ended in an unexpected exception (500)", registry=r)
 
+    def watch_store(self, store: Any) -> None:
+        """Export the store's group-commit writer counters (:mod:`app.store.writer`) at scrape time."""
+        self.registry.register(_StoreWriterCollector(store))
+
     def observe_decision(self, decision: Any) -> None:
         self.decisions.labels(decision.action).inc()
         for v in decision.violations:
@@ -54,6 +58,30 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _StoreWriterCollector:
+    """``moderation_store_group_commits_total`` (transactions), ``..._grouped_writes_total`` (requests
+    written by them) and ``..._grouped_records_total`` (decisions): writes / commits is the mean group
+    size; ``..._group_fallbacks_total`` counts groups that failed and were retried one by one."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        writer = getattr(self.store, "_writer", None)
+        s = writer.stats if writer is not None else None
+        for name, doc, value in (
+                ("moderation_store_group_commits", "Group-commit transactions of the store writer", "groups"),
+                ("moderation_store_grouped_writes", "Requests written by group commits", "jobs"),
+                ("moderation_store_grouped_records", "Decisions written by group commits", "records"),
+                ("moderation_store_group_fallbacks", "Groups that failed and were written one by one", "fallbacks")):
+            yield CounterMetricFamily(name, doc, value=getattr(s, value) if s is not None else 0)
 
 
 class MetricsMiddleware:

@@ -257,18 +257,24 @@ def exit_code_for(action: str) -> int:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="interface to bind"),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port"),
-    workers: int = typer.Option(1, "--workers", min=1, help="worker processes (each builds its own engine)"),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1,
+        help="worker processes, each with its own engine (default 1; see app/api/server.py for when 2 pay)"),
     log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", case_sensitive=False),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="log every request (off by default: /metrics counts them)"),
 ) -> None:
     """Run the HTTP API with uvicorn (the engine is built in the app's lifespan)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (fail early and clearly if it is missing)
 
         from app.api.main import create_app  # noqa: F401  (fail early and clearly if it is missing)
     except ImportError as exc:
         raise _fail(EXIT_ENVIRONMENT, f"the HTTP API cannot be imported: {exc}") from None
+    from app.api.server import default_workers, run as run_server
     from app.policy import load_policy
 
+    workers = workers or default_workers()
     settings = _settings()
     try:
         version = load_policy(settings.policy_path).version
@@ -284,7 +290,8 @@ def serve(
     info.add_row("docs", Text(f"{url}/docs (OpenAPI: {url}/openapi.json)"))
     info.add_row("workers", Text(str(workers)))
     info.add_row("reload", Text(f"moderate reload --url {url}" if workers == 1 else
-                                "send SIGHUP to each worker (a POST /v1/admin/reload reaches one of them)"))
+                                f"kill -HUP {os.getpid()} (reloads every worker; a POST /v1/admin/reload "
+                                "reaches one of them)"))
     admins = _store_banner(info, settings, url)
     out.print(info)
     if admins == 0:
@@ -293,8 +300,7 @@ def serve(
                        "(same working directory or MODERATE_DATABASE_URL as this server), then create "
                        "moderator keys with --role moderator.", style="yellow"))
     sys.stdout.flush()
-    uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level.value)
+    run_server(host, port, workers, log_level.value, access_log)
 
 
 # ---------------------------------------------------------------------------------------- check

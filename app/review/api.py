@@ -104,7 +104,9 @@ def wants_store(request: Request) -> bool:
 async def store_decisions(request: Request, pairs: list[tuple[Listing, Decision]], policy,
                           source: str = "api") -> tuple[list[Decision], dict[str, str]]:
     """Store the decisions in one transaction before they are answered. Returns the decisions to
-    answer (a replayed Idempotency-Key answers the decision stored first) and response headers."""
+    answer (a replayed Idempotency-Key answers the decision stored first) and response headers.
+    The write goes through the store's group-commit writer (:mod:`app.store.writer`): concurrent
+    requests share one transaction, and this returns only once it is committed."""
     if not pairs or not wants_store(request):
         return [d for _, d in pairs], {"X-Decision-Stored": "false"}
     key = idempotency_key(request)
@@ -116,7 +118,8 @@ async def store_decisions(request: Request, pairs: list[tuple[Listing, Decision]
                 for i, (listing, decision) in enumerate(pairs)]
 
     try:
-        done = await run_db(_store(request), work)
+        done = await _store(request).writer.run(work, listing_ids=[listing.listing_id for listing, _ in pairs],
+                                                records=len(pairs))
     except repo.StoreError as exc:
         raise store_error(exc) from None
     except Exception as exc:  # noqa: BLE001 - the database is down: tell the client nothing was decided

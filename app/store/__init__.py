@@ -8,6 +8,10 @@ For other components (e.g. a batch rescan) the entry point is::
     store = Store(settings.db_url)
     with store.begin() as session:            # one transaction; commit on exit
         record_decision(session, listing, decision, snapshot.policy, source="rescan")
+
+Many concurrent writers (the API) share transactions through the store's group-commit writer
+(:mod:`app.store.writer`): ``await store.writer.run(fn)`` from async code, or
+``store.writer.submit(fn).result()`` from threads, with ``fn(session)`` as above.
 """
 
 from app.store.db import Store, current_revision, make_engine, upgrade
