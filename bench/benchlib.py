@@ -92,12 +92,14 @@ def _lexicon_corpora() -> dict[str, list[tuple[str, str]]]:
 
 def build_listings(n: int, target_bytes: int, directory: Path, seed: int = 20261123) -> BenchData:
     """``n`` listings in equal thirds vape / benign / hard-negative, each a real title with a
-    description of other real titles and descriptions of the same corpus, ~``target_bytes`` in all."""
+    description of other real titles and descriptions of the same corpus, ~``target_bytes`` in all;
+    ``target_bytes <= 0``: the real listings as they are (a title and its own description, if any)."""
     rng = random.Random(seed)
     real = all((directory / f).is_file() for files in CORPORA.values() for f in files)
     if real:
         corpora = {k: [row for f in files for row in _read_corpus(directory / f)] for k, files in CORPORA.items()}
-        source = f"real listing text from {directory} (titles; descriptions padded with other titles/descriptions of the same file)"
+        source = (f"real listings from {directory} as they are (titles and their own descriptions)" if target_bytes <= 0
+                  else f"real listing text from {directory} (titles; descriptions padded with other titles/descriptions of the same file)")
     else:
         corpora = _lexicon_corpora()
         source = (f"SYNTHETIC: {directory} is missing, so the listings are the lexicons' examples "
@@ -111,10 +113,10 @@ def build_listings(n: int, target_bytes: int, directory: Path, seed: int = 20261
         count = n // len(kinds) + (1 if k_i < n % len(kinds) else 0)
         mix[kind] = count
         for i in range(count):
-            title, _ = rng.choice(rows)
+            title, own = rng.choice(rows)
             title = title[:1000]
             listings.append({"listing_id": f"{kind}-{i}", "title": title,
-                             "description": _pad(title, pool, target_bytes, rng)})
+                             "description": own[:20000] if target_bytes <= 0 else _pad(title, pool, target_bytes, rng)})
     rng.shuffle(listings)
     return BenchData(listings, source, real, mix)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from app.matching import FamilyResult, FieldText, Hit
-from app.matching.spans import outermost
 from app.models import Listing
 from app.models.decision import Evidence
 
@@ -27,19 +26,46 @@ class Finding:
     @staticmethod
     def of(rule_id: str, hits: list[Hit] = (), detail: dict | None = None, review: bool = False,
            circumvention: str | None = None) -> "Finding":
-        return Finding(rule_id, tuple(evidence_of(h) for h in outermost_hits(hits)),
-                       tuple(sorted((detail or {}).items())), review, circumvention)
+        return Finding(rule_id, tuple(map(evidence_of, outermost_hits(hits))) if hits else (),
+                       tuple(sorted(detail.items())) if detail else (), review, circumvention)
 
 
 def outermost_hits(hits) -> list[Hit]:
     """View-A positions are monotone in the original, so containment there is containment in what
-    the seller wrote; among hits on one span the smallest (entry id, matched) wins."""
-    return outermost(hits, lambda h: (h.fi, h.a_s, h.a_e), lambda h: (h.entry_id, h.matched))
+    the seller wrote; among hits on one span the smallest (entry id, matched) wins.
+
+    What ``app.matching.spans.outermost(hits, lambda h: (h.fi, h.a_s, h.a_e), lambda h: (h.entry_id,
+    h.matched))`` returns (tests/test_post_scan_fast.py), without a key function per hit: the span
+    key holds the negated end, so the plain tuple order is the sweep order (start, longest first),
+    and the spans kept come out in span order (one per start) with no second sort."""
+    by_span: dict[tuple[int, int, int], Hit] = {}
+    for h in hits:
+        k = (h.fi, h.a_s, -h.a_e)
+        cur = by_span.get(k)
+        if cur is None:
+            by_span[k] = h
+        elif (h.entry_id, h.matched) < (cur.entry_id, cur.matched):
+            by_span[k] = h
+    if len(by_span) == 1:
+        return list(by_span.values())
+    kept: list[Hit] = []
+    group, reach = -1, -1
+    for k in sorted(by_span):
+        if k[0] != group:
+            group, reach = k[0], -1
+        elif -k[2] <= reach:
+            continue
+        reach = -k[2]
+        kept.append(by_span[k])
+    return kept
 
 
 def evidence_of(hit: Hit) -> Evidence:
     start, end, text, method, transforms = hit.resolve()
-    return Evidence.trusted(hit.field, start, end, text, hit.matched, method, list(transforms), hit.entry_id)
+    return _trusted(hit.ft.name, start, end, text, hit.matched, method, list(transforms), hit.entry_id)
+
+
+_trusted = Evidence.trusted
 
 
 @dataclass(slots=True)

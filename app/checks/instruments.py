@@ -27,6 +27,7 @@ from app.matching import Hit
 
 FAMILY = "controlled_instrument"
 CLASSES = (1, 2, 3, 4, 5)
+_CLASS_SIGNALS = tuple((n, f"class{n}") for n in CLASSES)
 
 # a number and its unit inside a matched blade-length / size text (view A: lower case, NFKC)
 _VALUE = re.compile(r"(\d{1,3}(?:[.,]\d{1,2})?)\s?(mm|cm|毫米|厘米|公分|inch(?:es)?|in\b\.?|\"|′′|″|'{1,2}|英寸)")
@@ -112,7 +113,10 @@ class InstrumentCheck:
 
     def run(self, item: PreparedListing) -> list[Finding]:
         fam = item.family(FAMILY)
-        hits: dict[int, list[Hit]] = {n: fam.hits(f"class{n}") for n in CLASSES if fam.has(f"class{n}")}
+        fired = fam.fired
+        if not fired:  # no class, no knife, no long blade: only grey wording can ask for review
+            return [Finding.of("instrument.review", fam.grey, {"kinds": ["grey"]})] if fam.grey else []
+        hits: dict[int, list[Hit]] = {n: list(fired[s]) for n, s in _CLASS_SIGNALS if s in fired}
         review: list[Hit] = list(fam.grey)
         verdict, length_ev = self._length_verdict(item, fam)
         if verdict == "class2":

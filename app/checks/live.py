@@ -49,7 +49,10 @@ class LiveCheck:
 
     def run(self, item: PreparedListing) -> list[Finding]:
         fam = item.family(FAMILY)
-        kinds = [k for k in KINDS if fam.has(k)]
+        fired = fam.fired
+        if not fired:
+            return [Finding.of("live.review", fam.grey, {"kinds": ["grey"]})] if fam.grey else []
+        kinds = [k for k in KINDS if k in fired]
         if kinds and fam.has("not_live") and "closed_category" not in kinds:
             if fam.has("live_word"):
                 return [Finding.of("live.review", fam.hits(*kinds, "not_live", "live_word"),
@@ -58,7 +61,9 @@ class LiveCheck:
         if kinds:
             hits = fam.hits(*kinds)
             detail = {"kinds": kinds}
-            return [Finding.of(rule, hits, detail) for rule in REGIME_RULES]
+            # one finding per regime rule, on the same evidence (worked out once)
+            first = Finding.of(REGIME_RULES[0], hits, detail)
+            return [first] + [Finding(rule, first.evidence, first.detail) for rule in REGIME_RULES[1:]]
         if fam.grey:
             return [Finding.of("live.review", fam.grey, {"kinds": ["grey"]})]
         return []

@@ -37,6 +37,23 @@ _FREE_AFTER = re.compile(r"[ \t]?[-‐‑]?[ \t]?free\b", re.IGNORECASE)
 _FREE_BEFORE = re.compile(r"(?:\bfree[ \t]+of|不含|无)[ \t]?$", re.IGNORECASE)
 
 
+def inchikeys(text: str) -> list[re.Match]:
+    """What ``_INCHIKEY.finditer(text)`` finds, without running the regex at every position: a key's
+    first block is followed by "-" 14 characters in, so the regex is tried only there (at most the
+    few dashes of a text), after a capital letter, and never inside a key already found."""
+    out = []
+    i = text.find("-", 14)
+    while i != -1:
+        if "A" <= text[i - 1] <= "Z":
+            m = _INCHIKEY.match(text, i - 14)
+            if m is not None:
+                out.append(m)
+                i = text.find("-", m.end() + 14)
+                continue
+        i = text.find("-", i + 1)
+    return out
+
+
 def _x_free(hit) -> bool:
     """``hit`` is written "<name>-free" / "free of <name>" / "无<name>" (read in view A: zero-width
     characters, look-alikes and full-width forms do not hide the "free")."""
@@ -93,7 +110,7 @@ class SexualHealthCheck:
         unsure: list[Evidence] = []
         names: set[str] = set()
         skip = set()
-        attr = listing.attribute("CAS No.")
+        attr = listing.attribute("CAS No.") if listing.attributes else None
         if attr is not None:
             key, value = attr
             field = f"attributes.{key}"
@@ -103,7 +120,7 @@ class SexualHealthCheck:
                     names.add(self.by_cas[m.canonical])
                     sure.append(Evidence(field=field, start=m.start, end=m.end, text=m.text, matched=m.canonical,
                                          method="list", source=f"pde5_ingredients:{m.canonical}"))
-        bare_ok = self._bare_ok(listing.category)
+        bare_ok = None  # worked out at the first unlabelled CAS number
         cas_fields = {fi for fi, _s, _e, _v in item.family(FAMILY).external}
         for fi, ft in enumerate(item.fields):
             if not ft.scan or ft.name in skip or ft.name.startswith("attribute_key."):
@@ -113,13 +130,15 @@ class SexualHealthCheck:
                 if m.problem is None and m.canonical in self.by_cas:
                     ev = Evidence(field=ft.name, start=m.start, end=m.end, text=m.text, matched=m.canonical,
                                   method="list", source=f"pde5_ingredients:{m.canonical}")
+                    if not m.labelled and bare_ok is None:
+                        bare_ok = self._bare_ok(listing.category)
                     if m.labelled or bare_ok:
                         names.add(self.by_cas[m.canonical])
                         sure.append(ev)
                     else:
                         unsure.append(ev)
             if "-" in original:
-                for m in _INCHIKEY.finditer(original):
+                for m in inchikeys(original):
                     full = m.group(0)
                     name = self.by_inchikey.get(full) or self.by_skeleton.get(m.group(1))
                     if name:

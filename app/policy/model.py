@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Callable, Literal
 
 from app.datafile import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -163,6 +163,9 @@ class Policy(_Strict):
     def model_rule_ids(self) -> frozenset[str]:
         """The rules the text classifier emits (named in the ``classifier:`` section): suspicions that a
         lexicon or list finding of the same category overrides (see ``decide``)."""
+        return self.derived("model_rule_ids", self._model_rule_ids)
+
+    def _model_rule_ids(self) -> frozenset[str]:
         c = self.classifier
         if c is None:
             return frozenset()
@@ -170,11 +173,23 @@ class Policy(_Strict):
 
     @property
     def _by_id(self) -> dict[str, Rule]:
-        cache = self.__dict__.get("_rule_cache")
-        if cache is None:
-            cache = {r.id: r for r in self.rules}
-            object.__setattr__(self, "_rule_cache", cache)  # frozen model: cache by hand
-        return cache
+        return self.derived("rules_by_id", lambda: {r.id: r for r in self.rules})
+
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, worked out once per policy object (a frozen model: its fields never change).
+        The cache names the object it belongs to, so a ``model_copy`` (which copies ``__dict__``, the
+        cache with it, but may change fields) works its own out again."""
+        cache = self.__dict__.get("_derived")
+        if cache is None or cache[0] != id(self):
+            cache = (id(self), {})
+            object.__setattr__(self, "_derived", cache)  # frozen model: cache by hand
+        got = cache[1].get(key, _MISSING)
+        if got is _MISSING:
+            got = cache[1][key] = build()
+        return got
+
+
+_MISSING = object()
 
 
 def load_policy(path: Path) -> Policy:
