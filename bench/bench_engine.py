@@ -141,7 +141,11 @@ def run_variant(engine, pattern, recognizer, data, presidio_n: int, repeat: int)
     regex_all(texts[:200])
     presidio_all(sub_texts[:20])
 
+    # the first pass over these listings, timed on its own: per-text caches (near-miss candidates)
+    # are cold for every listing not among the warm-up ones; the best-of passes below are warm
+    t_first = time.perf_counter()
     actions = Counter(engine.moderate(li).action for li in listings)
+    t_first = time.perf_counter() - t_first
     regex_hits = regex_all()
     presidio_hits = presidio_all()
 
@@ -153,7 +157,7 @@ def run_variant(engine, pattern, recognizer, data, presidio_n: int, repeat: int)
     split = time_split(engine, listings)
 
     r = {
-        "engine": n / t_engine, "regex": n / t_regex,
+        "engine": n / t_engine, "engine_first": n / t_first, "regex": n / t_regex,
         "engine_sub": len(sub) / t_engine_sub, "regex_sub": len(sub) / t_regex_sub,
         "presidio": len(sub) / t_presidio,
     }
@@ -163,6 +167,8 @@ def run_variant(engine, pattern, recognizer, data, presidio_n: int, repeat: int)
     mean_kb = data.mean_bytes() / 1024
     rows = [
         ["engine (Engine.moderate)", f"all {n:,}", fmt_rate(r["engine"]), f"{1000 / r['engine']:.3f}", "1.00×"],
+        ["engine, first pass (caches cold)", f"all {n:,}", fmt_rate(r["engine_first"]),
+         f"{1000 / r['engine_first']:.3f}", f"{r['engine_first'] / r['engine']:.2f}×"],
         ["baseline: regex alternation", f"all {n:,}", fmt_rate(r["regex"]), f"{1000 / r['regex']:.3f}",
          f"engine/regex = **{r['engine/regex']:.2f}×**"],
         ["engine (Engine.moderate)", f"first {len(sub):,}", fmt_rate(r["engine_sub"]), f"{1000 / r['engine_sub']:.3f}", "1.00×"],
@@ -265,7 +271,9 @@ def main(argv=None) -> int:
         "The regex only finds surface forms (no normalisation, de-obfuscation, exclusions or decision); "
         "Presidio likewise.",
         f"- Best of {args.repeat} passes; Presidio best of {max(1, args.repeat - 1)} on the first "
-        f"{min(args.presidio_n, args.n)} listings, and the engine/presidio ratio compares both on that subset.",
+        f"{min(args.presidio_n, args.n)} listings, and the engine/presidio ratio compares both on that subset. "
+        "The engine keeps bounded per-text caches (near-miss candidates of titles); the \"first pass\" row "
+        "times the first pass over the listings, with those caches cold.",
         "",
         "## Summary",
         "",
