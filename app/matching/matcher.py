@@ -126,7 +126,7 @@ class Hit:
             norm = self.ft.norm
             o_s, o_e = norm.span_a(self.a_s, self.a_e)
             flags = norm.flags_b(*self._b) if self._b else norm.flags_a(self.a_s, self.a_e)
-            method = self._method or ("deobfuscated" if self._b else norm.method(self.a_s, self.a_e, flags))
+            method = self._method or ("deobfuscated" if self._b else norm.method(self.a_s, self.a_e, flags, (o_s, o_e)))
             transforms = tuple(transform_labels(flags)) if method == "deobfuscated" else ()
             if self._reveals:
                 method = "deobfuscated"

@@ -396,11 +396,12 @@ class NormText:
                     break
         return acc
 
-    def method(self, s: int, e: int, flags: int) -> str:
-        """``deobfuscated`` / ``exact`` / ``normalized`` for a view-A span ``[s, e)``."""
+    def method(self, s: int, e: int, flags: int, original_span: tuple[int, int] | None = None) -> str:
+        """``deobfuscated`` / ``exact`` / ``normalized`` for a view-A span ``[s, e)`` (whose span in
+        the original, when the caller has it already, is ``original_span``)."""
         if flags & DEOBF_FLAGS:
             return "deobfuscated"
-        o_s, o_e = self.span_a(s, e)
+        o_s, o_e = original_span or self.span_a(s, e)
         return "exact" if self.original[o_s:o_e].casefold() == self.text[s:e] else "normalized"
 
 
