@@ -404,6 +404,7 @@ class Matcher:
         for idx, s, e in self._auto_a.find(text):
             _, payloads, all_bounded = values[idx]
             # word boundaries first: the cheapest test, and many automaton matches are inside words
+            # (the same test as in _scan_b, written out in both loops: they run once per match)
             c = text[s - 1] if s else " "
             bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if bounded and e < n:
