@@ -211,10 +211,10 @@ class _Payload:
         return any(c.isdigit() for c in self.form)
 
 
-def _value(key: str, payloads: list[_Payload]) -> tuple[int, tuple[_Payload, ...], bool]:
-    """An automaton value: the key's length, its payloads, and whether every payload needs word
-    boundaries (then a match inside a word is dropped before any other work)."""
-    return len(key), tuple(payloads), all(p.boundary for p in payloads)
+def _value(payloads: list[_Payload]) -> tuple[tuple[_Payload, ...], bool]:
+    """An automaton value: the key's payloads, and whether every payload needs word boundaries
+    (then a match inside a word is dropped before any other work)."""
+    return tuple(payloads), all(p.boundary for p in payloads)
 
 
 class Matcher:
@@ -314,11 +314,11 @@ class Matcher:
             for key, value in keys.items():
                 self._external_values[(fam, key)] = value
                 keys_a[key].append(_Payload("external", fam, -1, key, False))
-        self._auto_a = LiteralSet({key: _value(key, p) for key, p in keys_a.items()})
-        self._auto_b = LiteralSet({key: _value(key, p) for key, p in keys_b.items()})
+        self._auto_a = LiteralSet({key: _value(p) for key, p in keys_a.items()})
+        self._auto_b = LiteralSet({key: _value(p) for key, p in keys_b.items()})
         # masked variants live in an automaton of their own, searched only in text that has a "*"
         # inside a word: they multiply the keys, and ordinary text never needs them
-        self._auto_m = LiteralSet({key: _value(key, p) for key, p in keys_m.items()}) if keys_m else None
+        self._auto_m = LiteralSet({key: _value(p) for key, p in keys_m.items()}) if keys_m else None
         # one Hyperscan pass per field says which lexicon patterns can match there at all
         self._pattern_index: dict[str, int] = {}
         regexes: list[str] = []
@@ -402,7 +402,7 @@ class Matcher:
         no_boundary = _NO_BOUNDARY_SCRIPT.match
         values = self._auto_a.values
         for idx, s, e in self._auto_a.find(text):
-            _, payloads, all_bounded = values[idx]
+            payloads, all_bounded = values[idx]
             # word boundaries first: the cheapest test, and many automaton matches are inside words
             # (the same test as in _scan_b, written out in both loops: they run once per match)
             c = text[s - 1] if s else " "
@@ -431,7 +431,7 @@ class Matcher:
             k = bisect_left(reveals, s)
             if k == last or reveals[k] >= e:
                 continue
-            _, payloads, all_bounded = values[idx]
+            payloads, all_bounded = values[idx]
             c = text[s - 1] if s else " "
             bounded = not (c.isalnum() and (c < "\u0e00" or not no_boundary(c)))
             if bounded and e < n:
