@@ -242,3 +242,53 @@ def test_fold_equals_translate_over_the_fold_table():
         assert T.fold(text) == text.translate(T.FOLD), repr(text)
     many_runs = "a電" * 1000
     assert T.fold(many_runs) == many_runs.translate(T.FOLD)
+
+
+# --- view B: where it reveals something, and look-alike words ------------------------------------
+
+def _plain_reveals(norm) -> list[int]:
+    """``NormText.b_reveals`` as it was first written: a Python loop over every candidate."""
+    pre, deobf = norm.bpre, norm.deobf
+    got = [m.start() for m in T._LEET_SOURCE_RE.finditer(pre) if pre[m.start()] != deobf[m.start()]]
+    masks = [m.start() for m in T._MASK_RE.finditer(pre)] if "*" in pre else []
+    if masks:
+        got = sorted(set(got) | set(masks))
+    if norm.bflags is not None:
+        got = sorted(set(got) | {i for i, f in enumerate(norm.bflags) if f})
+    return got
+
+
+def _plain_homoglyph_fold(normalizer, text: str) -> tuple[str, bytearray]:
+    """Whole look-alike words folded with one ``_WORD.sub``, the changed characters flagged one by one."""
+    table = normalizer._homoglyphs
+    folded = T._WORD.sub(lambda m: "".join(table[c] for c in m.group(0))
+                         if all(c in table for c in m.group(0)) else m.group(0), text)
+    return folded, bytearray(T.FLAG_HOMOGLYPH if x != y else 0 for x, y in zip(text, folded))
+
+
+# leet digits and symbols, separators, masks, Cyrillic/Greek look-alikes, Han, a mathematical digit
+_B_ALPHABET = list("abelost 0134579@$!|+€¢*.-_,") + list("аеоѕрсухіѵαβο") + ["電", "烟", "𝟏", "Ⅻ", "²"]
+
+
+@pytest.mark.parametrize("size", [12, 60, 3_000])  # (3,000: above the NumPy threshold)
+def test_view_b_reveals_equal_the_plain_loop(size):
+    rng = random.Random(size)
+    normalizer = T.Normalizer()
+    for _ in range(3_000 if size < 1000 else 150):
+        text = "".join(rng.choice(_B_ALPHABET) for _ in range(rng.randint(0, size)))
+        norm = normalizer.normalize(text)
+        assert norm.b_reveals() == _plain_reveals(norm), repr(text)
+
+
+def test_homoglyph_words_equal_the_plain_fold():
+    rng = random.Random(11)
+    normalizer = T.Normalizer()
+    for _ in range(20_000):
+        text = "".join(rng.choice(_B_ALPHABET) for _ in range(rng.randint(0, 14)))
+        folded, spans = normalizer._homoglyph_words(text)
+        plain, plain_flags = _plain_homoglyph_fold(normalizer, text)
+        assert folded == plain == normalizer._fold_homoglyph_tokens(text), repr(text)
+        flags = bytearray(len(text))
+        for s, e in spans:
+            flags[s:e] = bytes([T.FLAG_HOMOGLYPH]) * (e - s)
+        assert flags == plain_flags, repr(text)

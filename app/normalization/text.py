@@ -14,6 +14,8 @@ import unicodedata
 from bisect import bisect_left
 from importlib import resources
 
+import numpy as np
+
 from app.normalization.html import html_to_text
 
 FLAG_NORMALIZED = 1   # hygiene changed the character (NFKC, case, width, t2s, entity)
@@ -56,10 +58,17 @@ def _skeleton(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").translate(_ASCII_SKELETON).decode("utf-8", "surrogatepass")
 _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "¢": "c"}
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
+_REVEAL_RE = re.compile(r"[013457]|[@$!|+€¢](?=\w)")  # what the leet fold rewrites (see _leet_positions)
 _LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
 # "*" standing for a letter inside a word; lexicon terms get masked variants in view B (matcher)
 _MASK_RE = re.compile(r"\*(?<=[^\W\d_]\*)(?=[^\W\d_])")  # (starts with the literal: fast)
 _LEET_SOURCE_RE = re.compile("[" + re.escape("".join(sorted(_LEET_SOURCE))) + "]")
+# Where view B reads a character as another (``NormText.b_reveals``): the skeleton rewrites every
+# leet digit, and the symbol pass every symbol that _SYMBOL_RE matches. On long texts the digits are
+# found with NumPy over the code points (a catalogue line has dozens of digits).
+_LEET_DIGIT_LUT = np.zeros(128, dtype=np.bool_)
+_LEET_DIGIT_LUT[[ord(c) for c in "013457"]] = True
+_REVEALS_NUMPY_MIN = 1024  # characters; below this the regex is as fast
 # Runs of >= 3 single characters separated by separators: "v a p e", "v.a.p.e"; for Han, two
 # single characters are already a word: "烟 油".
 _SEP = r"[\s.*·•/\\|~,+:;'\"_]{1,3}"
@@ -96,6 +105,8 @@ def _sep_runs(a: str) -> list[tuple[int, int]]:
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
+# the _WORD matches made of non-ASCII letters only (a maximal run with no letter on either side)
+_NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_\x00-\x7f]++(?![^\W\d_])")
 _MULTISPACE = re.compile(" {2,}")
 # printable ASCII | CJK ideographs (folding leaves both as they are, bar case) | anything else
 _SEGMENT = re.compile(r"(?P<ascii>[ -~]+)|(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff]+)|[^ -~\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -363,13 +374,14 @@ class NormText:
         letter). Empty: nothing in view B is new, and it need not be searched at all."""
         got = self._reveals
         if got is None:
-            pre, deobf = self.bpre, self.deobf
-            got = [m.start() for m in _LEET_SOURCE_RE.finditer(pre) if pre[m.start()] != deobf[m.start()]]
-            masks = [m.start() for m in _MASK_RE.finditer(pre)] if "*" in pre else []
-            if masks:
-                got = sorted(set(got) | set(masks))
+            pre = self.bpre
+            sources = [_leet_positions(pre)]
+            if "*" in pre:
+                sources.append([m.start() for m in _MASK_RE.finditer(pre)])
             if self.bflags is not None:
-                got = sorted(set(got) | {i for i, f in enumerate(self.bflags) if f})
+                sources.append(np.flatnonzero(np.frombuffer(self.bflags, dtype=np.uint8)).tolist())
+            sources = [x for x in sources if x]
+            got = sources[0] if len(sources) == 1 else sorted(set().union(*sources)) if sources else []
             self._reveals = got
         return got
 
@@ -403,6 +415,18 @@ class NormText:
             return "deobfuscated"
         o_s, o_e = original_span or self.span_a(s, e)
         return "exact" if self.original[o_s:o_e].casefold() == self.text[s:e] else "normalized"
+
+
+def _leet_positions(pre: str) -> list[int]:
+    """The positions of ``pre`` (view B before the leet fold) that the fold rewrites: every leet
+    digit, and every symbol that stands before a word character (``_SYMBOL_RE``), ascending.
+    (``[i for i in range(len(pre)) if pre[i] in _LEET_SOURCE and pre[i] != view_b[i]]``.)"""
+    if len(pre) < _REVEALS_NUMPY_MIN:
+        return [m.start() for m in _REVEAL_RE.finditer(pre)]
+    codes = np.frombuffer(pre.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    digits = np.flatnonzero(_LEET_DIGIT_LUT[np.minimum(codes, 127)]).tolist()
+    symbols = [m.start() for m in _SYMBOL_RE.finditer(pre)]
+    return sorted(digits + symbols) if symbols else digits
 
 
 class Normalizer:
@@ -544,11 +568,30 @@ class Normalizer:
 
     def _fold_homoglyph_tokens(self, text: str) -> str:
         """View B: fold words made only of look-alike characters (``ѵаре`` in Cyrillic)."""
+        return self._homoglyph_words(text)[0]
+
+    def _homoglyph_words(self, text: str) -> tuple[str, list[tuple[int, int]]]:
+        """``_fold_homoglyph_tokens`` and the spans of the words it folded (every character of such a
+        word changes: the table maps non-ASCII letters to ASCII ones). Look-alikes are non-ASCII, so
+        only words of non-ASCII letters alone are candidates (``_WORD`` matches, found directly)."""
         if text.isascii() or self._homoglyph_chars.isdisjoint(_non_ascii(text)):
-            return text
+            return text, []
         table = self._homoglyphs
-        return _WORD.sub(lambda m: "".join(table[c] for c in m.group(0))
-                         if all(c in table for c in m.group(0)) else m.group(0), text)
+        parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        pos = 0
+        for m in _NON_ASCII_WORD.finditer(text):
+            word = m.group(0)
+            if all(c in table for c in word):
+                s, e = m.span()
+                parts.append(text[pos:s])
+                parts.append("".join(table[c] for c in word))
+                spans.append((s, e))
+                pos = e
+        if not spans:
+            return text, []
+        parts.append(text[pos:])
+        return "".join(parts), spans
 
     # --- view B -------------------------------------------------------------------------------
     def _view_b(self, a: str, hg_seen: bool = True):
@@ -582,12 +625,12 @@ class Normalizer:
             bflags.extend(bytes(len(a) - pos))
             text = "".join(parts)
         if hg_seen and not text.isascii():
-            folded = self._fold_homoglyph_tokens(text)
-            if folded != text:
+            folded, spans = self._homoglyph_words(text)
+            if spans:
                 if bflags is None:
                     bflags = bytearray(len(text))
-                for i, (x, y) in enumerate(zip(text, folded)):
-                    if x != y:
+                for s, e in spans:
+                    for i in range(s, e):
                         bflags[i] |= FLAG_HOMOGLYPH
                 text = folded
         pre = text
