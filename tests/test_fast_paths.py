@@ -292,3 +292,30 @@ def test_homoglyph_words_equal_the_plain_fold():
         for s, e in spans:
             flags[s:e] = bytes([T.FLAG_HOMOGLYPH]) * (e - s)
         assert flags == plain_flags, repr(text)
+
+
+def _scan_summary(results) -> dict:
+    def hits(hs):
+        return sorted((h.entry_id, h.fi, h.a_s, h.a_e, h.matched, h.method) for h in hs)
+    return {fam: ({sig: hits(hs) for sig, hs in r.fired.items()}, hits(r.grey), sorted(r.external, key=repr))
+            for fam, r in results.items()}
+
+
+def test_families_with_only_phrases_decide_nothing(engine, monkeypatch):
+    """A family whose raw matches are only phrases (co-terms, exclusions, review phrases), with no
+    term and no pattern to qualify, is not resolved: every check-visible result is the same as when
+    it is (the lexicons' examples and counter-examples, alone and run together)."""
+    snap = engine.snapshot
+    m = snap.matcher
+    listings = [_listing(case.values[2]) for kind in ("examples", "counter_examples") for case in _cases(kind)]
+    rng = random.Random(13)
+    for _ in range(300):  # phrases of one listing next to terms of another
+        a, b = rng.sample(listings, 2)
+        listings.append(Listing(listing_id="mix", title=a.title, description=f"{a.description or ''} {b.title} {b.description or ''}"))
+    for li in listings:
+        fast = _scan_summary(prepare(li, snap).families)
+        monkeypatch.setattr(type(m), "skip_phrase_only", False)
+        plain = _scan_summary(prepare(li, snap).families)
+        monkeypatch.setattr(type(m), "skip_phrase_only", True)
+        assert fast == plain, li
+    assert len(listings) > 500

@@ -218,6 +218,8 @@ def _value(payloads: list[_Payload]) -> tuple[tuple[_Payload, ...], bool]:
 
 
 class Matcher:
+    skip_phrase_only = True  # (False: resolve phrase-only families too; the tests compare both)
+
     def __init__(self, lexicons: list[Lexicon], normalizer: Normalizer,
                  external: dict[str, dict[str, object]] | None = None):
         """``external``: keys a check wants found in view A (family -> {folded key: value}), so that
@@ -371,8 +373,14 @@ class Matcher:
             pats = self._patterns.get(fam, ())
             if pats and not self._any_possible(fam, screened):
                 pats = ()  # no pattern of the family can match anywhere
-            if rs or pats or res.fired:
-                pending = self._resolve(fam, rs, fields, res) if rs else []
+            if rs and not pats and self.skip_phrase_only and not any(r[0].kind == "term" for r in rs):
+                # only phrases (co-terms, exclusions, review phrases): with no term and no pattern
+                # for them to qualify or cancel, they decide nothing (the usual case in benign text)
+                rs_resolved = ()
+            else:
+                rs_resolved = rs
+            if rs_resolved or pats or res.fired:
+                pending = self._resolve(fam, rs, fields, res) if rs_resolved else []
                 # Terms and patterns are resolved to one fixpoint: a pattern hit can satisfy a term's
                 # co-term and the other way round.
                 done: set[str] = set()
