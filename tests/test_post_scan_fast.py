@@ -274,3 +274,20 @@ def test_policy_values_are_what_the_decision_model_accepts():
     must be the decision model's (``inherit`` is resolved by ``decide`` or sent to validation)."""
     assert set(get_args(Category)) == set(CATEGORIES)
     assert set(get_args(Action)) == set(SEVERITY)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=_json_values | st.dates() | st.tuples(st.text(max_size=4), st.integers()))
+def test_canonical_form_equals_json_dumps(value):
+    """Detail values are merged by their canonical JSON; the kept encoder (and strings encoded
+    directly) give what ``json.dumps(..., sort_keys=True, ensure_ascii=False, default=str)`` gives:
+    escapes, control characters, surrogates, NaN, dates through ``default`` included."""
+    import json
+
+    assert decide_mod._canon(value) == json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)

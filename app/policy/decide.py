@@ -44,7 +44,15 @@ class DecisionCore:
 
 
 def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    """``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``: one encoder kept, and
+    a string (most detail values) encoded straight away, as that encoder would."""
+    if type(value) is str:
+        return _encode_str(value)
+    return _ENCODER.encode(value)
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+_encode_str = json.encoder.encode_basestring
 
 
 def _ev_key(e: Evidence) -> tuple:
