@@ -319,3 +319,16 @@ def test_families_with_only_phrases_decide_nothing(engine, monkeypatch):
         monkeypatch.setattr(type(m), "skip_phrase_only", True)
         assert fast == plain, li
     assert len(listings) > 500
+
+
+def _plain_mixed_words(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in T._WORD.finditer(text)
+            if not m.group(0).isascii() and any(c.isascii() for c in m.group(0))]
+
+
+def test_mixed_script_words_equal_the_plain_word_loop():
+    rng = random.Random(17)
+    alphabet = _B_ALPHABET + list("ABZ_9٣") + ["ǅ", "ß"]  # (an Arabic-Indic digit, a title-case letter)
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        assert T._mixed_words(text) == _plain_mixed_words(text), repr(text)

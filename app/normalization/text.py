@@ -105,6 +105,9 @@ def _sep_runs(a: str) -> list[tuple[int, int]]:
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
+_NON_ASCII_LETTERS = re.compile(r"[^\W\d_\x00-\x7f]+")
+_LETTER = re.compile(r"[^\W\d_]").match
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # the _WORD matches made of non-ASCII letters only (a maximal run with no letter on either side)
 _NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_\x00-\x7f]++(?![^\W\d_])")
 _MULTISPACE = re.compile(" {2,}")
@@ -417,6 +420,29 @@ class NormText:
         return "exact" if self.original[o_s:o_e].casefold() == self.text[s:e] else "normalized"
 
 
+def _mixed_words(text: str) -> list[tuple[int, int]]:
+    """The spans of the ``_WORD`` matches that mix ASCII letters with other letters, in order.
+
+    Found from the runs of non-ASCII letters (a long Latin text has few): such a run is maximal, so a
+    letter next to it is an ASCII one, and a word mixes scripts exactly when one of its runs has an
+    ASCII letter beside it."""
+    spans: list[tuple[int, int]] = []
+    reach = -1
+    n = len(text)
+    for m in _NON_ASCII_LETTERS.finditer(text):
+        s, e = m.span()
+        if s < reach:
+            continue  # a later run of a word already taken
+        if not ((s and text[s - 1] in _ASCII_LETTERS) or (e < n and text[e] in _ASCII_LETTERS)):
+            continue
+        ws = s
+        while ws and _LETTER(text, ws - 1):
+            ws -= 1
+        reach = _WORD.match(text, ws).end()
+        spans.append((ws, reach))
+    return spans
+
+
 def _leet_positions(pre: str) -> list[int]:
     """The positions of ``pre`` (view B before the leet fold) that the fold rewrites: every leet
     digit, and every symbol that stands before a word character (``_SYMBOL_RE``), ascending.
@@ -554,16 +580,14 @@ class Normalizer:
         chars = None
         positions: list[int] = []
         table = self._homoglyphs
-        for m in _WORD.finditer(text):
-            word = m.group(0)
-            if word.isascii() or not any(c.isascii() for c in word):
-                continue
-            for j, c in enumerate(word):
+        for ws, we in _mixed_words(text):
+            for j in range(ws, we):
+                c = text[j]
                 if c in table:
                     if chars is None:
                         chars = list(text)
-                    chars[m.start() + j] = table[c]
-                    positions.append(m.start() + j)
+                    chars[j] = table[c]
+                    positions.append(j)
         return (text if chars is None else "".join(chars)), positions
 
     def _fold_homoglyph_tokens(self, text: str) -> str:
