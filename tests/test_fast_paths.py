@@ -332,3 +332,13 @@ def test_mixed_script_words_equal_the_plain_word_loop():
     for _ in range(30_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
         assert T._mixed_words(text) == _plain_mixed_words(text), repr(text)
+
+
+def test_cjk_ideographs_fold_to_themselves():
+    """``fold`` (and the slow map's _SEGMENT) leave the CJK ideograph blocks untranslated."""
+    for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF)):
+        for o in range(lo, hi + 1):
+            assert T.FOLD[o] == chr(o), hex(o)
+    text = "電子烟ＶＡＰＥ，。㐀鿿豈" * 3
+    assert T.fold(text) == text.translate(T.FOLD)
+

@@ -58,7 +58,9 @@ def _skeleton(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").translate(_ASCII_SKELETON).decode("utf-8", "surrogatepass")
 _SYMBOL_LEET = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "¢": "c"}
 _SYMBOL_RE = re.compile(r"[@$!|+€¢](?=\w)")
-_REVEAL_RE = re.compile(r"[013457]|[@$!|+€¢](?=\w)")  # what the leet fold rewrites (see _leet_positions)
+# what the leet fold rewrites (see _leet_positions): a leet digit, or a symbol before a word
+# character (written to start with one character class, which the regex engine scans for fast)
+_REVEAL_RE = re.compile(r"[013457@$!|+€¢](?:(?<=[013457])|(?=\w))")
 _LEET_SOURCE = frozenset("013457") | frozenset(_SYMBOL_LEET)
 # "*" standing for a letter inside a word; lexicon terms get masked variants in view B (matcher)
 _MASK_RE = re.compile(r"\*(?<=[^\W\d_]\*)(?=[^\W\d_])")  # (starts with the literal: fast)
@@ -105,11 +107,11 @@ def _sep_runs(a: str) -> list[tuple[int, int]]:
 _WORD_PIECE = re.compile(r"\w+")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"[^\W\d_]+")
+# the _WORD matches made of non-ASCII letters only (a maximal run with no letter on either side)
+_NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_\x00-\x7f]++(?![^\W\d_])")
 _NON_ASCII_LETTERS = re.compile(r"[^\W\d_\x00-\x7f]+")
 _LETTER = re.compile(r"[^\W\d_]").match
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# the _WORD matches made of non-ASCII letters only (a maximal run with no letter on either side)
-_NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_\x00-\x7f]++(?![^\W\d_])")
 _MULTISPACE = re.compile(" {2,}")
 # printable ASCII | CJK ideographs (folding leaves both as they are, bar case) | anything else
 _SEGMENT = re.compile(r"(?P<ascii>[ -~]+)|(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff]+)|[^ -~\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -213,7 +215,9 @@ for _o in range(128):
 # FOLD's ASCII part as a byte table plus the bytes it deletes (control characters)
 _ASCII_FOLD_ALL = bytes((ord(FOLD[i]) if FOLD[i] else i) if i < 128 else i for i in range(256))
 _ASCII_DELETE = bytes(i for i in range(128) if not FOLD[i])
-_NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f]+)")
+# the runs that need the fold table: not ASCII, and not the CJK ideographs, which fold to themselves
+# (as _SEGMENT assumes too; tests/test_fast_paths.py checks every one of them)
+_NON_ASCII_SPLIT = re.compile(r"([^\x00-\x7f\u3400-\u4dbf\u4e00-\u9fff]+)")
 _FOLD_RUNS_MAX = 400
 
 
@@ -494,7 +498,7 @@ class Normalizer:
         hg_seen = False  # look-alike characters present: view B folds whole look-alike words too
         if not text.isascii():
             if _HAN.search(text):
-                text = self._to_simplified(text)[0]
+                text = self._to_simplified(text, positions=False)[0]
             if not self._homoglyph_chars.isdisjoint(_non_ascii(text)):
                 hg_seen = True
                 text, positions = self._fold_mixed_script(text)
@@ -565,7 +569,8 @@ class Normalizer:
                     flags[i] |= FLAG_HOMOGLYPH
         return text, starts, ends, flags
 
-    def _to_simplified(self, text: str) -> tuple[str, list[int]]:
+    def _to_simplified(self, text: str, positions: bool = True) -> tuple[str, list[int]]:
+        """The text in simplified characters and (``positions``) where it changed."""
         conv = self._t2s.convert(text)
         if conv == text:
             return text, []
@@ -573,7 +578,7 @@ class Normalizer:
             conv = "".join(self._t2s.convert(c) if _HAN.match(c) else c for c in text)
             if len(conv) != len(text):
                 return text, []
-        return conv, [i for i, (a, b) in enumerate(zip(text, conv)) if a != b]
+        return conv, [i for i, (a, b) in enumerate(zip(text, conv)) if a != b] if positions else []
 
     def _fold_mixed_script(self, text: str) -> tuple[str, list[int]]:
         """Fold look-alikes inside words that mix Latin letters with them (``vаpe``, Cyrillic а)."""
